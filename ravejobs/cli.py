@@ -1,0 +1,51 @@
+"""`ravejobs` command: one subcommand per module, each registering itself with `register()`.
+
+Modules keep heavy imports (torch, librosa) inside their handlers so `ravejobs --help` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# module -> provides `register(subparsers)`; the order is the order in `--help`.
+SUBCOMMANDS = (
+    "ravejobs.data.cli",       # prepare, duration, demo
+    "ravejobs.status",         # status
+    "ravejobs.cancel",         # cancel
+    "ravejobs.report.cli",     # report
+    "ravejobs.export",         # export
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ravejobs",
+        description="Train RAVE models on SLURM. Sweeps are launched with `python launch.py -m ...`.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name != name:
+                raise
+            continue  # a subsystem not built yet
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except (FileNotFoundError, NotADirectoryError, ValueError) as err:
+        print(f"ravejobs {args.command}: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
