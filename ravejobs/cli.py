@@ -22,7 +22,7 @@ SUBCOMMANDS = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ravejobs",
-        description="Train RAVE models on SLURM. Sweeps are launched with `python launch.py -m ...`.",
+        description="Train RAVE models on SLURM; sweeps start with `python launch.py -m ...`.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMANDS:

@@ -246,7 +246,7 @@ class _Reader:
         if value is None:
             return 0
         if isinstance(value, bool) or not isinstance(value, int | float | str):
-            self.problems.append(f"{key}={value!r}: not a number of steps; write e.g. {key}=1000000")
+            self.problems.append(f"{key}={value!r}: not a number of steps; write e.g. {key}=1e6")
             return 0
         try:
             number = float(value)
@@ -546,7 +546,7 @@ def build_runspec(cfg: Mapping[str, Any], overrides: Iterable[str] = ()) -> RunS
 
 
 def build_runspecs(points: Iterable[tuple[Mapping[str, Any], Iterable[str]]]) -> list[RunSpec]:
-    """Validate every sweep point; all or nothing. Problems are prefixed by the point's overrides."""
+    """Validate every point, all or nothing; problems are prefixed by the point's overrides."""
     specs: list[RunSpec] = []
     problems: list[str] = []
     for cfg, overrides in points:

@@ -35,12 +35,15 @@ class MetricsWriter:
         self._fh.close()
 
 
-def read_metrics(path: str | Path, offset: int = 0) -> tuple[dict[str, dict[int, tuple[float, float]]], int]:
+Series = dict[str, dict[int, tuple[float, float]]]
+
+
+def read_metrics(path: str | Path, offset: int = 0) -> tuple[Series, int]:
     """Rows from byte `offset` on: {key: {step: (time, value)}}, and the offset to resume from.
 
     Only whole lines are consumed, so a line being written is read on the next call.
     """
-    out: dict[str, dict[int, tuple[float, float]]] = {}
+    out: Series = {}
     path = Path(path)
     if not path.exists():
         return out, offset

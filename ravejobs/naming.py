@@ -62,7 +62,8 @@ def delta(spec: RunSpec, stage: str = "train") -> dict[str, Any]:
     base["seed"] = 0
     base.update({f"train.{k}": v for k, v in _TRAIN_DEFAULTS.items()})
     if spec.kl.mode == "fixed":
-        base = {k: v for k, v in base.items() if not k.startswith("kl.") or k in ("kl.mode", "kl.beta")}
+        keep = ("kl.mode", "kl.beta")
+        base = {k: v for k, v in base.items() if not k.startswith("kl.") or k in keep}
     return {k: v for k, v in sorted(identity(spec, stage).items()) if base.get(k, object()) != v}
 
 

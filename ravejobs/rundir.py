@@ -90,7 +90,7 @@ class RunDir:
             existing = json.loads((self.path / "run.json").read_text())
             if existing["signature"] != self.signature:
                 raise FileExistsError(
-                    f"{self.path} belongs to signature {existing['signature']}, not {self.signature}"
+                    f"{self.path} holds signature {existing['signature']}, not {self.signature}"
                 )
             return
         self.path.mkdir(parents=True, exist_ok=True)
