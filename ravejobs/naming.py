@@ -69,7 +69,7 @@ def delta(spec: RunSpec, stage: str = "train") -> dict[str, Any]:
 
 def signature(spec: RunSpec, stage: str = "train") -> str:
     """8 hex digits; equal for runs that train the same thing, different otherwise."""
-    payload = json.dumps(delta(spec, stage), sort_keys=True, default=str)
+    payload = json.dumps({"stage": stage, **delta(spec, stage)}, sort_keys=True, default=str)
     return hashlib.sha1(payload.encode()).hexdigest()[:8]
 
 

@@ -5,7 +5,6 @@ until they finish; neither can validate all points first or chain stages with de
 This one hands every composed point to `ravejobs.sweep.launch_sweep` and returns at once.
 """
 
-from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass

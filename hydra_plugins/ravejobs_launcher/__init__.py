@@ -1,0 +1,1 @@
+"""ravejobs Hydra launcher plugin (see ravejobs_launcher.py)."""

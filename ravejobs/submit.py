@@ -1,0 +1,154 @@
+"""Arrays -> submitit executors and sbatch scripts.
+
+`executor_parameters` and `render_sbatch` are pure (golden-file tested); `submit_array` is the
+one place that talks to submitit. The sbatch script opens with comment lines an admin can read:
+who asked, for which account, why (the stage and the sweep's reason), what each task is.
+"""
+
+from __future__ import annotations
+
+import getpass
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from submitit.slurm.slurm import _make_sbatch_string
+
+from ravejobs.config import ClusterSpec
+from ravejobs.naming import run_name
+from ravejobs.plan import ArrayJob
+
+WHY = {
+    "prepare": "corpus preparation: decode, resample to mono, pack (CPU only)",
+    "train": "RAVE training: VAE phase, then adversarial phase with the encoder frozen",
+    "prior": "prior training on the trained model's latents",
+    "export": "TorchScript export for nn~ (CPU only)",
+}
+GPU_STAGES = ("train", "prior")
+
+
+def executor_parameters(
+    array: ArrayJob, cluster: ClusterSpec, sweep: str, depends_on: str | None = None
+) -> dict[str, Any]:
+    """submitit SlurmExecutor parameters for one array (`depends_on`: the array job id)."""
+    first = array.tasks[0].spec
+    cpus, mem_gb, minutes = stage_resources(array.stage, cluster)
+    params: dict[str, Any] = {
+        "job_name": f"rj-{array.label}-{sweep.removeprefix('sweep-')}",
+        "time": minutes,
+        "cpus_per_task": cpus,
+        "mem": f"{mem_gb:g}G",
+        "signal_delay_s": cluster.signal_delay_s,
+        "array_parallelism": cluster.array_parallelism,
+        "stderr_to_stdout": True,
+        "comment": f"ravejobs {sweep} {array.label}",
+        "setup": header_lines(array, cluster, sweep) + list(cluster.setup),
+        "additional_parameters": {"requeue": True},
+    }
+    if array.stage in GPU_STAGES and cluster.gpu_request:
+        params["gpus_per_node"] = cluster.gpu_request
+    if cluster.account:
+        params["account"] = cluster.account
+    if cluster.partition:
+        params["partition"] = cluster.partition
+    if depends_on and array.dependency:
+        params["additional_parameters"].update(
+            {"dependency": f"{array.dependency}:{depends_on}", "kill-on-invalid-dep": "yes"}
+        )
+    if first.reason:
+        params["comment"] += f": {first.reason}"
+    params["comment"] = _one_line(params["comment"])
+    return params
+
+
+def stage_resources(stage: str, cluster: ClusterSpec) -> tuple[int, float, int]:
+    """(CPUs, memory GB, minutes) per task. CPU-only stages ask for less than a GPU's share."""
+    if stage == "prepare":
+        return cluster.cpus_per_task, min(cluster.mem_gb, 32.0), min(cluster.time_min, 180)
+    if stage == "export":
+        return min(cluster.cpus_per_task, 2), min(cluster.mem_gb, 8.0), min(cluster.time_min, 30)
+    return cluster.cpus_per_task, cluster.mem_gb, cluster.time_min
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def header_lines(array: ArrayJob, cluster: ClusterSpec, sweep: str) -> list[str]:
+    """Comment lines at the top of the script body: what, for whom, why, which runs."""
+    spec = array.tasks[0].spec
+    gpus = cluster.gpu_request if array.stage in GPU_STAGES and cluster.gpu_request else "none"
+    cpus, mem_gb, minutes = stage_resources(array.stage, cluster)
+    lines = [
+        f"ravejobs {sweep}, stage {array.label}: {WHY[array.stage]}",
+        f"requested by {getpass.getuser()} for account {cluster.account or '-'}"
+        f" on {cluster.name}; reason: {_one_line(spec.reason) or '-'}",
+        f"per task: GPUs {gpus}, {cpus} CPUs, {mem_gb:g}G memory, "
+        f"{minutes} min (requeues itself at the limit and resumes)",
+    ]
+    if array.dependency:
+        lines.append(f"waits for: {array.dependency} on the previous stage's array")
+    lines.append("tasks (array index, run, signature, what):")
+    for i, task in enumerate(array.tasks):
+        lines.append(f"  {i:>4}  {run_name(task.spec, task.stage)}  {task.signature}  "
+                     f"{_one_line(_what(task.stage, task.spec))}")
+    lines.append(f"run folders: {Path(spec.storage.root) / 'runs'}")
+    return [f"# {line}" for line in lines]
+
+
+def _what(stage: str, spec: Any) -> str:
+    if stage == "train":
+        return (f"{spec.dataset.name}, model {spec.model.name}, warmup {spec.phase.warmup}, "
+                f"budget {spec.phase.max_steps} steps, kl {spec.kl.mode}")
+    if stage == "prior":
+        return f"{spec.dataset.name}, {spec.prior.max_steps} steps"
+    return spec.dataset.name
+
+
+def render_sbatch(
+    array: ArrayJob,
+    cluster: ClusterSpec,
+    sweep: str,
+    folder: str | Path,
+    depends_on: str | None = None,
+    python: str = sys.executable,
+) -> str:
+    """The exact sbatch script submitit writes for this array (used for dry runs and goldens)."""
+    params = executor_parameters(array, cluster, sweep, depends_on)
+    command = f"{python} -u -m submitit.core._submit {shlex.quote(str(folder))}"
+    return _make_sbatch_string(command=command, folder=folder, map_count=len(array.tasks), **params)
+
+
+def log_folder(root: str | Path, sweep: str, array: ArrayJob) -> Path:
+    """submitit's folder for an array: scripts, pickles, logs named `%A_%a_0_log.out`."""
+    return Path(root) / "sweeps" / sweep / "slurm" / array.label
+
+
+def submit_array(
+    array: ArrayJob,
+    cluster: ClusterSpec,
+    sweep: str,
+    folder: Path,
+    depends_on: str | None = None,
+    max_num_timeout: int = 1000,
+) -> list[Any]:
+    """Submit one array through submitit; returns its jobs (task i runs array.tasks[i])."""
+    import submitit
+
+    from ravejobs.jobs.runner import StageRunner
+    from ravejobs.rundir import RunDir
+
+    runners = [
+        StageRunner(task.stage, str(RunDir.for_spec(task.spec, task.stage).path))
+        for task in array.tasks
+    ]
+    if cluster.executor == "local":
+        executor: Any = submitit.LocalExecutor(folder=folder, max_num_timeout=max_num_timeout)
+        executor.update_parameters(timeout_min=cluster.time_min)
+    else:
+        executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=max_num_timeout)
+        executor.update_parameters(**executor_parameters(array, cluster, sweep, depends_on))
+    with executor.batch():
+        jobs = [executor.submit(runner) for runner in runners]
+    return jobs

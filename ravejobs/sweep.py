@@ -1,0 +1,224 @@
+"""From composed sweep points to submitted arrays: validate, plan, print, submit, record.
+
+The one flow behind `python launch.py [-m] ...`. Validation is all or nothing; a dry run prints
+the plan and every sbatch script and writes nothing; a real launch creates the run folders,
+writes the sweep manifest and submits one array per stage (SLURM: chained by dependencies and
+returns at once; local: stage after stage on this machine).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ravejobs.config import ConfigError, RunSpec, build_runspecs
+from ravejobs.manifest import Manifest, ManifestRun, sweep_id
+from ravejobs.plan import ArrayJob, Plan, Task, make_plan, stage_tasks
+from ravejobs.rundir import RunDir
+from ravejobs.submit import log_folder, render_sbatch, submit_array
+
+ACTIVE = ("submitted", "running", "requeued")
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
+def launch_single(cfg: Any) -> dict[str, Any]:
+    """`python launch.py ...` without -m: the same flow for one point."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf, open_dict
+
+    overrides = tuple(HydraConfig.get().overrides.task) if HydraConfig.initialized() else ()
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.pop("hydra", None)
+    return launch_sweep([(OmegaConf.to_container(cfg, resolve=True), overrides)])
+
+
+def launch_sweep(points: Sequence[tuple[Mapping[str, Any], Iterable[str]]]) -> dict[str, Any]:
+    try:
+        specs = build_runspecs(points)
+    except ConfigError as err:
+        console.print(f"[bold red]Invalid sweep: nothing submitted ({len(err.problems)} "
+                      f"problem{'s' if len(err.problems) > 1 else ''})[/]")
+        for line in err.problems:
+            print(f"  {line}", file=sys.stderr)
+        raise SystemExit(2) from None
+    dry_run = any(bool(cfg.get("dry_run")) for cfg, _ in points)
+    return run_sweep(specs, dry_run=dry_run)
+
+
+def task_state(task: Task) -> str:
+    """finished | active | started | new, from the run folder (and the packed store)."""
+    if task.stage == "prepare" and (Path(task.spec.dataset.packed) / "index.json").is_file():
+        return "finished"
+    run = RunDir.for_spec(task.spec, task.stage)
+    if not run.state_file.exists():
+        return "new"
+    state = run.state()
+    if state.status == "finished":
+        return "finished"
+    if state.status in ACTIVE and state.job_id and _job_alive(task.spec, state.job_id):
+        return "active"
+    return "started" if state.step or state.checkpoint else "new"
+
+
+def _job_alive(spec: RunSpec, job_id: str) -> bool:
+    """Whether the scheduler still holds the job (pending, running, requeued)."""
+    if spec.cluster.executor == "local":
+        return False  # local stages run in the foreground: nothing outlives the launcher
+    from ravejobs.slurm import sacct
+
+    record = sacct([job_id]).get(job_id)
+    return record is not None and record.state.split()[0] in (
+        "PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "RESIZING", "SUSPENDED", "CONFIGURING",
+    )
+
+
+def run_sweep(specs: list[RunSpec], dry_run: bool = False) -> dict[str, Any]:
+    cluster = specs[0].cluster
+    root = specs[0].storage.root
+    keys = [t.key for tasks in stage_tasks(specs).values() for t in tasks]
+    sid = sweep_id(keys)
+    states = {t.key: task_state(t) for tasks in stage_tasks(specs).values() for t in tasks}
+    max_array, max_submit = _limits(cluster)
+    plan = make_plan(
+        specs,
+        max_array_size=max_array,
+        max_submit=max_submit,
+        skip=lambda t: states[t.key] in ("finished", "active"),
+    )
+    print_plan(plan, states, sid, dry_run)
+    if dry_run:
+        for array in plan.arrays:
+            dep = None if array.after is None else f"<{plan.arrays[array.after].label} array id>"
+            folder = log_folder(root, sid, array)
+            console.rule(f"sbatch script: {array.label}")
+            print(render_sbatch(array, cluster, sid, folder, dep))
+        return {"sweep": sid, "plan": plan, "submitted": []}
+    manifest = _open_manifest(specs, sid, keys)
+    if cluster.executor == "local":
+        job_ids = _run_local(plan, manifest)
+    else:
+        job_ids = _submit_slurm(plan, manifest)
+    console.print(f"sweep [bold]{sid}[/]: manifest {manifest.path}")
+    if cluster.executor != "local" and job_ids:
+        console.print(f"follow it with: ravejobs status {sid}")
+    return {"sweep": sid, "plan": plan, "submitted": job_ids, "manifest": str(manifest.path)}
+
+
+def _limits(cluster: Any) -> tuple[int, int | None]:
+    max_array, max_submit = cluster.max_array_size, cluster.max_submit
+    if cluster.executor == "slurm" and (max_array is None or max_submit is None):
+        from ravejobs.slurm import cluster_limits
+
+        site_array, site_submit = cluster_limits()
+        max_array = max_array or site_array
+        max_submit = max_submit or site_submit
+    # MaxArraySize N allows indices 0..N-1: an array of N tasks
+    return int(max_array or 1000), max_submit
+
+
+def _open_manifest(specs: list[RunSpec], sid: str, keys: list[tuple[str, str]]) -> Manifest:
+    root = specs[0].storage.root
+    try:
+        manifest = Manifest.load(Path(root) / "sweeps" / sid)
+    except FileNotFoundError:
+        manifest = Manifest(sweep_id=sid, root=root, cluster=specs[0].cluster.name,
+                            executor=specs[0].cluster.executor)
+    for tasks in stage_tasks(specs).values():
+        for task in tasks:
+            run = RunDir.for_spec(task.spec, task.stage)
+            run.create(task.spec)
+            manifest.add_run(ManifestRun(run.name, run.signature, task.stage, str(run.path)))
+    manifest.save()
+    return manifest
+
+
+def _record(manifest: Manifest, array: ArrayJob, jobs: list[Any], depends: str | None) -> None:
+    for task, job in zip(array.tasks, jobs, strict=True):
+        entry = manifest.run(task.stage, task.signature)
+        assert entry is not None
+        entry.job_id = str(job.job_id)
+        RunDir(Path(entry.path), entry.name, entry.signature, task.stage).update_state(
+            status="submitted", job_id=entry.job_id, message="")
+    manifest.submissions.append({"array": array.label, "job_id": _array_id(jobs),
+                                 "tasks": len(jobs), "dependency": array.dependency,
+                                 "after": depends})
+    manifest.save()
+
+
+def _array_id(jobs: list[Any]) -> str:
+    return str(jobs[0].job_id).split("_")[0]
+
+
+def _submit_slurm(plan: Plan, manifest: Manifest) -> list[str]:
+    array_ids: list[str] = []
+    for array in plan.arrays:
+        depends = array_ids[array.after] if array.after is not None else None
+        cluster = array.tasks[0].spec.cluster
+        folder = log_folder(manifest.root, manifest.sweep_id, array)
+        jobs = submit_array(array, cluster, manifest.sweep_id, folder, depends)
+        array_ids.append(_array_id(jobs))
+        _record(manifest, array, jobs, depends)
+    return array_ids
+
+
+def _run_local(plan: Plan, manifest: Manifest) -> list[str]:
+    """Stage after stage on this machine; a failed task blocks what depends on it."""
+    failed: set[tuple[str, str]] = set()
+    ids: list[str] = []
+    for array in plan.arrays:
+        runnable = [t for t in array.tasks if t.needs not in failed]
+        for task in array.tasks:
+            if task.needs in failed:
+                failed.add(task.key)
+                RunDir.for_spec(task.spec, task.stage).update_state(
+                    status="failed", message=f"blocked: its {task.needs[0]} failed")
+        if not runnable:
+            continue
+        sub = ArrayJob(array.stage, array.part, tuple(runnable))
+        cluster = runnable[0].spec.cluster
+        folder = log_folder(manifest.root, manifest.sweep_id, sub)
+        console.print(f"[bold]{sub.label}[/]: {len(runnable)} task(s) on this machine")
+        for i in range(0, len(runnable), max(1, cluster.array_parallelism)):
+            chunk = ArrayJob(sub.stage, sub.part, sub.tasks[i : i + cluster.array_parallelism])
+            jobs = submit_array(chunk, cluster, manifest.sweep_id, folder)
+            _record(manifest, chunk, jobs, None)
+            for task, job in zip(chunk.tasks, jobs, strict=True):
+                ids.append(str(job.job_id))
+                try:
+                    job.result()
+                    console.print(f"  [green]done[/] {RunDir.for_spec(task.spec, task.stage).path}")
+                except Exception as err:  # noqa: BLE001 - reported, and its dependents blocked
+                    failed.add(task.key)
+                    console.print(f"  [red]failed[/] {task.dirname}: {str(err).strip()[-400:]}")
+    if failed:
+        console.print(f"[red]{len(failed)} task(s) failed or blocked[/]")
+    return ids
+
+
+def print_plan(plan: Plan, states: dict[tuple[str, str], str], sid: str, dry_run: bool) -> None:
+    title = f"{sid}: {'dry run, nothing submitted' if dry_run else 'plan'}"
+    table = Table(title=title)
+    for col in ("array", "task", "run", "signature", "what", "after", "state"):
+        table.add_column(col)
+    for array in plan.arrays:
+        for i, task in enumerate(array.tasks):
+            spec = task.spec
+            what = {
+                "train": f"warmup {spec.phase.warmup}, budget {spec.phase.max_steps}, "
+                         f"kl {spec.kl.mode}, {spec.model.name}",
+                "prior": f"{spec.prior.max_steps} prior steps",
+            }.get(task.stage, spec.dataset.name)
+            after = "" if array.after is None else \
+                f"{array.dependency}:{plan.arrays[array.after].label}"
+            table.add_row(array.label, str(i), RunDir.for_spec(spec, task.stage).name,
+                          task.signature, what, after, states.get(task.key, "new"))
+    skipped = [k for k, v in states.items() if v in ("finished", "active")]
+    console.print(table)
+    if skipped:
+        console.print(f"{len(skipped)} task(s) not resubmitted (finished or still in the queue)")
