@@ -42,8 +42,9 @@ def launch_sweep(points: Sequence[tuple[Mapping[str, Any], Iterable[str]]]) -> d
     try:
         specs = build_runspecs(points)
     except ConfigError as err:
-        console.print(f"[bold red]Invalid sweep: nothing submitted ({len(err.problems)} "
-                      f"problem{'s' if len(err.problems) > 1 else ''})[/]")
+        count = len(err.problems)
+        print(f"Invalid sweep, nothing submitted ({count} problem{'s' * (count > 1)}):",
+              file=sys.stderr)
         for line in err.problems:
             print(f"  {line}", file=sys.stderr)
         raise SystemExit(2) from None
