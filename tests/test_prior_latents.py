@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from prior_helpers import StandInEncoder, ar_latents
+from test_prior_helpers import StandInEncoder, ar_latents
 
 from ravejobs.prior.latents import (
     LatentStore,

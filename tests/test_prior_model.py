@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from prior_helpers import DEMO, ar_latents
+from test_prior_helpers import DEMO, ar_latents
 
 from ravejobs.prior.model import DiagonalShift, Prior, QuantizedNormal, sample
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from prior_helpers import DEMO, ar_latents
+from test_prior_helpers import DEMO, ar_latents
 
 from ravejobs.prior.latents import LatentWindows
 from ravejobs.prior.model import Prior
