@@ -1,0 +1,84 @@
+"""Random fixed-length training windows from a packed store, deterministic in (seed, step).
+
+The corpus is read as one timeline (files back to back, as upstream RAVE concatenates them), cut
+into regions of `REGION_WINDOWS x n_signal` samples. Every k-th region (k = round(1/val_fraction),
+starting at k//2) is validation, the rest training, and a window never leaves its region, so
+training and validation samples never overlap. The split depends only on the store and n_signal,
+not on the seed, so runs that differ in seed validate on the same audio. Windows may span the
+join between two files, which is what lets corpora of short one-shots be used at all.
+
+`batch(step)` draws from `np.random.default_rng([seed, step])`: a run resumed at step s sees the
+batches it would have seen; nothing is carried between calls.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ravejobs.data.store import SCALE, PackedStore
+
+REGION_WINDOWS = 4
+VAL_SEED = 0x5EED  # validation windows are the same for every run on a store
+
+
+class WindowSampler:
+    """Uniform random windows of `n_signal` samples from one split of a packed store."""
+
+    def __init__(self, store: PackedStore, n_signal: int, split: str = "train",
+                 val_fraction: float = 0.02, seed: int = 0):
+        if split not in ("train", "val"):
+            raise ValueError(f"split={split!r}: must be 'train' or 'val'")
+        if not 0.0 < val_fraction < 1.0:
+            raise ValueError(f"val_fraction={val_fraction}: must be between 0 and 1")
+        total = store.num_samples
+        if total < 2 * n_signal:
+            raise ValueError(
+                f"{store.path}: {total} samples ({total / store.sr:.2f} s) is too short for a "
+                f"train/val split of {n_signal}-sample windows; it needs at least {2 * n_signal}"
+            )
+        self.store, self.n_signal, self.split, self.seed = store, n_signal, split, seed
+        self.val_fraction = val_fraction
+        self.data = store.data
+        n_regions = max(2, total // (REGION_WINDOWS * n_signal))
+        bounds = np.linspace(0, total, n_regions + 1).astype(np.int64)
+        k = max(2, round(1.0 / val_fraction))
+        is_val = (np.arange(n_regions) % k) == k // 2
+        if not is_val.any():
+            is_val[n_regions // 2] = True
+        mine = is_val if split == "val" else ~is_val
+        self.starts = bounds[:-1][mine]
+        # valid window starts per region; a region is at least n_signal long by construction
+        self.counts = bounds[1:][mine] - self.starts - n_signal + 1
+        self.cum = np.cumsum(self.counts)
+        self.num_windows = int(self.cum[-1])
+
+    @property
+    def regions(self) -> list[tuple[int, int]]:
+        """(start, end) sample ranges this split draws from."""
+        ends = self.starts + self.counts + self.n_signal - 1
+        return [(int(s), int(e)) for s, e in zip(self.starts, ends, strict=True)]
+
+    def _offsets(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        u = rng.integers(0, self.num_windows, size=n)
+        region = np.searchsorted(self.cum, u, side="right")
+        before = np.where(region > 0, self.cum[region - 1], 0)
+        return self.starts[region] + (u - before)
+
+    def _gather(self, offsets: np.ndarray) -> np.ndarray:
+        out = np.empty((len(offsets), self.n_signal), np.float32)
+        for i, o in enumerate(offsets):
+            out[i] = self.data[o:o + self.n_signal]
+        out *= np.float32(SCALE)
+        return out
+
+    def batch(self, step: int, batch_size: int) -> np.ndarray:
+        """Training (or val) windows for global step `step`: float32 (batch_size, n_signal)."""
+        rng = np.random.default_rng([self.seed, step, 1 if self.split == "val" else 0])
+        return self._gather(self._offsets(rng, batch_size))
+
+    def val_batches(self, n_batches: int, batch_size: int) -> list[np.ndarray]:
+        """Fixed validation windows (same for every seed), from the validation regions."""
+        sampler = self if self.split == "val" else WindowSampler(
+            self.store, self.n_signal, "val", self.val_fraction, self.seed)
+        rng = np.random.default_rng(VAL_SEED)
+        return [sampler._gather(sampler._offsets(rng, batch_size)) for _ in range(n_batches)]
