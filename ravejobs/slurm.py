@@ -363,3 +363,24 @@ def requeue(job_ids: Iterable[str]) -> None:
     ids = [str(j) for j in job_ids if str(j)]
     if ids:
         _run(["scontrol", "requeue", ",".join(ids)])
+
+
+def step_usage(job_id: str) -> tuple[float, int | None]:
+    """(CPU seconds, peak RSS bytes) of a running job's steps so far, from `sstat`.
+
+    sacct only fills TotalCPU and MaxRSS when a step ends, so a job describing itself (its
+    log footer) asks sstat, which samples every JobAcctGatherFrequency seconds.
+    """
+    out = _run(["sstat", "-n", "-P", "-a", "-j", str(job_id),
+                "--format=JobID,TRESUsageInTot,MaxRSS"], timeout=20)
+    cpu_s, rss = 0.0, None
+    for line in out.splitlines():
+        parts = line.split("|")
+        if len(parts) < 3:
+            continue
+        tres = dict(item.partition("=")[::2] for item in parts[1].split(",") if "=" in item)
+        cpu_s += parse_duration(tres.get("cpu", ""))
+        step_rss = parse_memory(parts[2])
+        if step_rss is not None:
+            rss = max(rss or 0, step_rss)
+    return cpu_s, rss

@@ -1,0 +1,282 @@
+"""The job log's header and footer: what a cluster admin needs to read a job without asking us.
+
+The header says who runs what, for which account, asking for which resources and why, where it
+landed (node, GPUs), which code (git commit, dirty or not) and how to run it again. The footer
+says how it ended, how far it got, and what it cost: efficiency as `seff` reports it (CPU and
+memory used against requested) and GPU-hours priced in RGU from the cluster profile.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import resource
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ravejobs.config import RunSpec
+from ravejobs.rundir import RunDir
+
+RULE = "=" * 78
+WHY = {
+    "prepare": "prepare the corpus (decode, resample, pack into one file; CPU only)",
+    "train": "train RAVE",
+    "prior": "train the latent prior of a trained RAVE",
+    "export": "export TorchScript for nn~ (CPU only)",
+}
+_started: float | None = None  # set by print_header: this process's start, for the footer
+
+
+def _env(name: str, default: str = "-") -> str:
+    return os.environ.get(name) or default
+
+
+def _minutes(minutes: int) -> str:
+    days, rest = divmod(int(minutes), 1440)
+    clock = f"{rest // 60:02d}:{rest % 60:02d}:00"
+    return f"{days}-{clock}" if days else clock
+
+
+def git_revision(path: str | Path | None = None) -> str:
+    """`<commit> (clean)` / `<commit> (dirty: N files changed)` of the ravejobs source tree."""
+    tree = Path(path) if path else Path(__file__).resolve().parents[2]
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(tree), *args], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short=12", "HEAD")
+        status = git("status", "--porcelain", "--untracked-files=no")
+        changed = [line for line in status.splitlines() if line.strip()]
+    except (OSError, subprocess.SubprocessError):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return f"not a git checkout ({tree}); ravejobs {version('ravejobs')}"
+        except PackageNotFoundError:
+            return f"not a git checkout ({tree})"
+    return f"{commit} (dirty: {len(changed)} files changed)" if changed else f"{commit} (clean)"
+
+
+def _purpose(spec: RunSpec, stage: str) -> str:
+    why = WHY.get(stage, stage)
+    if stage == "train":
+        why += (f" on {spec.dataset.name}: {spec.phase.warmup} VAE steps, then "
+                f"{spec.phase.gan_steps} adversarial (budget {spec.phase.max_steps} steps, "
+                f"model {spec.model.name})")
+    elif stage == "prior":
+        why += f" on {spec.dataset.name} ({spec.prior.max_steps} steps)"
+    else:
+        why += f" ({spec.dataset.name})"
+    return why
+
+
+def _requested(spec: RunSpec, stage: str) -> str:
+    c = spec.cluster
+    gpu_stage = stage in ("train", "prior")
+    if gpu_stage and c.gpus_per_node > 0:
+        kind = c.gpu_type or "gpu (untyped)"
+        gpus = f"{c.gpus_per_node} x {kind} (--gpus-per-node={c.gpu_request})"
+    else:
+        gpus = "none"
+    return (f"GPUs {gpus}; CPUs {c.cpus_per_task}; memory {c.mem_gb:g} GB; "
+            f"time {_minutes(c.time_min)} (USR2 {c.signal_delay_s} s before the limit)")
+
+
+def reproduce_commands(spec: RunSpec, run: RunDir) -> list[str]:
+    """Shell lines (quoted) that run this again: the sweep point, and this stage by hand."""
+    source = Path(__file__).resolve().parents[2]
+    point = [*spec.overrides, f"stage={run.stage}", f"cluster={spec.cluster.name}"]
+    relaunch = (f"cd {shlex.quote(str(source))} && RAVEJOBS_ROOT={shlex.quote(spec.storage.root)} "
+                f"python launch.py {' '.join(shlex.quote(o) for o in dict.fromkeys(point))}")
+    by_hand = (f"python -m ravejobs.jobs.runner {shlex.quote(run.stage)} "
+               f"{shlex.quote(str(run.path))}")
+    return [relaunch, by_hand]
+
+
+def _job_id() -> str:
+    if os.environ.get("SLURM_ARRAY_JOB_ID"):
+        return f"{os.environ['SLURM_ARRAY_JOB_ID']}_{_env('SLURM_ARRAY_TASK_ID', '0')}"
+    return _env("SLURM_JOB_ID", "")
+
+
+def header_lines(spec: RunSpec, run: RunDir) -> list[str]:
+    """The header as lines (without the rules); pure apart from the environment and git."""
+    c = spec.cluster
+    job = _job_id()
+    if job:
+        where = (f"job {job} (SLURM_JOB_ID {_env('SLURM_JOB_ID')}), "
+                 f"restart {_env('SLURM_RESTART_COUNT', '0')}, "
+                 f"array task {_env('SLURM_ARRAY_TASK_ID')} of {_env('SLURM_ARRAY_TASK_COUNT')}")
+        node = (f"{_env('SLURM_JOB_NODELIST', socket.gethostname())}; "
+                f"CUDA_VISIBLE_DEVICES={_env('CUDA_VISIBLE_DEVICES')}; "
+                f"SLURM_JOB_GPUS={_env('SLURM_JOB_GPUS')}; CPUs {_env('SLURM_CPUS_ON_NODE')}; "
+                f"memory {_env('SLURM_MEM_PER_NODE')} MB")
+    else:
+        where = "not under SLURM (run by hand or by the local executor)"
+        node = f"{socket.gethostname()}; CUDA_VISIBLE_DEVICES={_env('CUDA_VISIBLE_DEVICES')}"
+    commands = reproduce_commands(spec, run)
+    return [
+        f"run        {run.name}  signature {run.signature}  stage {run.stage}",
+        f"folder     {run.path}",
+        f"why        {_purpose(spec, run.stage)}",
+        f"reason     {' '.join(spec.reason.split()) or '-'}",
+        f"user       {_env('SLURM_JOB_USER', os.environ.get('USER') or getpass.getuser())}  "
+        f"account {_env('SLURM_JOB_ACCOUNT', c.account or '-')}  "
+        f"partition {_env('SLURM_JOB_PARTITION', c.partition or '-')}  cluster {c.name}",
+        f"requested  {_requested(spec, run.stage)}",
+        f"allocated  node {node}",
+        f"job        {where}",
+        f"code       ravejobs git {git_revision()}; python {sys.version.split()[0]} "
+        f"({sys.executable})",
+        f"reproduce  {commands[0]}",
+        f"by hand    {commands[1]}",
+        f"started    {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
+    ]
+
+
+def print_header(spec: RunSpec, run: RunDir) -> None:
+    """Print the admin header to the job log (stdout); remembers the start for the footer."""
+    global _started
+    _started = time.time()
+    print("\n".join([RULE, "ravejobs job", *header_lines(spec, run), RULE]), flush=True)
+
+
+def header_comment_lines(spec: RunSpec, run: RunDir, stage: str) -> list[str]:
+    """`#` lines for an sbatch script: the same facts, minus what only the node knows."""
+    c = spec.cluster
+    commands = reproduce_commands(spec, run)
+    lines = [
+        f"ravejobs {run.name} signature {run.signature} stage {stage}",
+        f"why: {_purpose(spec, stage)}; reason: {' '.join(spec.reason.split()) or '-'}",
+        f"user {os.environ.get('USER') or getpass.getuser()}, account {c.account or '-'}, "
+        f"partition {c.partition or '-'}, cluster {c.name}",
+        f"requested: {_requested(spec, stage)}",
+        f"code: ravejobs git {git_revision()}",
+        f"folder: {run.path}",
+        f"reproduce: {commands[0]}",
+    ]
+    return [f"# {' '.join(line.splitlines())}" for line in lines]
+
+
+# ----------------------------------------------------------------------------- footer
+
+
+def rgu_rate(spec: RunSpec) -> tuple[str, float | None]:
+    """(GPU type, RGU per GPU-hour) from the cluster profile; None when the profile has none."""
+    rates = dict(spec.cluster.rgu_per_gpu)
+    kind = spec.cluster.gpu_type or "gpu"
+    if kind in rates:
+        return kind, float(rates[kind])
+    if len(rates) == 1:
+        (only, rate), = rates.items()
+        return only, float(rate)
+    return kind, None
+
+
+def _allocated_gpus(spec: RunSpec, stage: str) -> int:
+    if os.environ.get("SLURM_JOB_ID"):
+        for name in ("SLURM_GPUS_ON_NODE", "SLURM_JOB_GPUS", "CUDA_VISIBLE_DEVICES"):
+            value = os.environ.get(name, "")
+            if value:
+                return int(value) if name == "SLURM_GPUS_ON_NODE" else len(value.split(","))
+        return 0
+    return spec.cluster.gpus_per_node if stage in ("train", "prior") else 0
+
+
+def efficiency_lines(elapsed_s: float) -> list[str]:
+    """seff's lines for this job so far: earlier runs from sacct, this run from sstat.
+
+    sacct fills TotalCPU and MaxRSS only when a step ends, and this step has not; so the running
+    step's CPU time and peak memory come from sstat (sampled every few seconds) or, where that
+    fails, from this process's own rusage.
+    """
+    from dataclasses import replace
+
+    from ravejobs import slurm
+
+    raw = os.environ.get("SLURM_JOB_ID", "")
+    cpus = int(_env("SLURM_CPUS_ON_NODE", "1"))
+    mem_mb = os.environ.get("SLURM_MEM_PER_NODE")
+    source = "sacct + sstat"
+    try:
+        earlier = [r for r in slurm.sacct([raw]).values()]
+        record = earlier[0] if earlier else None
+    except slurm.SlurmError as err:
+        record, source = None, f"rusage (sacct failed: {err})"
+    try:
+        cpu_now, rss_now = slurm.step_usage(raw)
+    except slurm.SlurmError:
+        usage = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+        cpu_now = sum(u.ru_utime + u.ru_stime for u in usage)
+        rss_now = max(u.ru_maxrss for u in usage) * 1024
+        source = source.replace("sstat", "rusage")
+    if record is None:
+        record = slurm.JobRecord(
+            job_id=_job_id(), state="RUNNING", exit_code="", elapsed_s=elapsed_s, wall_s=0.0,
+            total_cpu_s=0.0, alloc_cpus=cpus, max_rss_bytes=None,
+            req_mem_bytes=int(mem_mb) * 1024**2 if mem_mb else None, req_tres="", alloc_tres="",
+            node=_env("SLURM_JOB_NODELIST"), restarts=int(_env("SLURM_RESTART_COUNT", "0")),
+        )
+    # The latest run is still going: sacct's share of it is empty, so add what sstat saw.
+    earlier_wall = record.wall_s - record.elapsed_s
+    rss = max(v for v in (record.max_rss_bytes, rss_now, 0) if v is not None) or None
+    record = replace(record, wall_s=earlier_wall + elapsed_s,
+                     total_cpu_s=record.total_cpu_s + cpu_now, max_rss_bytes=rss,
+                     alloc_cpus=record.alloc_cpus or cpus)
+    runs = record.restarts + 1
+    return [f"efficiency (seff arithmetic over {runs} run(s) of job {record.job_id}; "
+            f"source {source})", *("  " + line for line in slurm.efficiency(record).lines())]
+
+
+def footer_lines(run: RunDir, reason: str, steps: int, elapsed_s: float) -> list[str]:
+    spec = run.spec()
+    state = run.state()
+    budget = state.max_steps or (spec.phase.max_steps if run.stage == "train" else 0)
+    lines = [
+        f"run        {run.name}  signature {run.signature}  stage {run.stage}",
+        f"exit       {reason}",
+        f"steps      {steps}" + (f" of {budget}" if budget else ""),
+        f"elapsed    {_clock(elapsed_s)} this run (restart {_env('SLURM_RESTART_COUNT', '0')})",
+    ]
+    if os.environ.get("SLURM_JOB_ID"):
+        lines += efficiency_lines(elapsed_s)
+    else:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        lines.append(f"efficiency not under SLURM; this process used "
+                     f"{_clock(usage.ru_utime + usage.ru_stime)} CPU, "
+                     f"peak {usage.ru_maxrss / 1024:.0f} MB")
+    gpus = _allocated_gpus(spec, run.stage)
+    kind, rate = rgu_rate(spec)
+    gpu_hours = gpus * elapsed_s / 3600.0
+    cost = (f" x {rate:g} RGU per {kind} GPU-hour = {gpu_hours * rate:.4f} RGU-hours"
+            if rate is not None else f" (no RGU rate for {kind} in cluster {spec.cluster.name})")
+    lines.append(f"GPU-hours  {gpus} GPU x {_clock(elapsed_s)} = {gpu_hours:.4f}{cost} (this run)")
+    lines.append(f"ended      {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
+    return lines
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def print_footer(run: RunDir, reason: str, steps: int) -> None:
+    """Print the admin footer: how it ended, how far, how efficient, what it cost.
+
+    reason: "finished" | "requeued at time limit" | "failed: <why>". Never raises: a footer
+    that cannot ask SLURM says so rather than hiding the job's real outcome.
+    """
+    start = _started or run.state().started or time.time()
+    elapsed = max(0.0, time.time() - start)
+    try:
+        lines = footer_lines(run, reason, steps, elapsed)
+    except Exception as err:  # the footer must not turn a finished job into a failed one
+        lines = [f"exit       {reason}", f"steps      {steps}",
+                 f"(footer incomplete: {type(err).__name__}: {err})"]
+    print("\n".join([RULE, "ravejobs job end", *lines, RULE]), flush=True)

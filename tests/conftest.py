@@ -1,0 +1,104 @@
+"""Shared fixtures. `slurm_cluster`: the project's real single-node SLURM, started if needed.
+
+SLURM tests skip, saying exactly why, on a machine where the test cluster cannot start (not
+root, packages that cannot be installed). Set RAVEJOBS_REQUIRE_SLURM=1 (CI does) to make that
+a failure instead, so a broken cluster cannot pass as skipped tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+START = REPO / "slurm" / "testcluster" / "start.sh"
+NODE = "localnode"
+
+
+def _cluster_up() -> tuple[bool, str]:
+    """(up, why not): the node is idle (or busy) and sacct answers."""
+    if shutil.which("sinfo") is None:
+        return False, "sinfo not found (slurm-wlm not installed)"
+    try:
+        state = subprocess.run(["sinfo", "-h", "-n", NODE, "-o", "%t"], capture_output=True,
+                               text=True, timeout=10)
+        acct = subprocess.run(["sacct", "-n", "-X", "-j", "1"], capture_output=True, text=True,
+                              timeout=10)
+    except subprocess.TimeoutExpired:
+        return False, "sinfo/sacct did not answer in 10 s"
+    if state.returncode != 0:
+        return False, f"sinfo failed: {state.stderr.strip()[-200:]}"
+    node = state.stdout.strip()
+    if node not in ("idle", "mix", "alloc"):
+        return False, f"node {NODE} is {node or 'unknown'!r}, not idle"
+    if acct.returncode != 0:
+        return False, f"sacct failed: {acct.stderr.strip()[-200:]}"
+    return True, ""
+
+
+def _unavailable(why: str) -> None:
+    message = f"SLURM test cluster unavailable: {why}"
+    if os.environ.get("RAVEJOBS_REQUIRE_SLURM") == "1":
+        pytest.fail(message + " (RAVEJOBS_REQUIRE_SLURM=1)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> str:
+    """The test cluster's node name, once the cluster is up; starts it with start.sh if needed."""
+    up, why = _cluster_up()
+    if up:
+        return NODE
+    if os.geteuid() != 0:
+        _unavailable(f"{why}; and {START} needs root to write /etc/slurm and start daemons "
+                     f"(running as uid {os.geteuid()})")
+    try:
+        done = subprocess.run(["bash", str(START)], capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        _unavailable(f"{why}; {START} did not finish in 300 s")
+    if done.returncode != 0:
+        tail = (done.stderr.strip() or done.stdout.strip()).splitlines()[-3:]
+        _unavailable(f"{why}; {START} exited {done.returncode}: {' | '.join(tail)}")
+    up, why = _cluster_up()
+    if not up:
+        _unavailable(f"{START} succeeded but {why}")
+    return NODE
+
+
+def _sbatch(*args: str) -> str:
+    done = subprocess.run(["sbatch", "--parsable", *args], capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 0, f"sbatch {args} failed: {done.stderr}"
+    return done.stdout.strip().split(";")[0]
+
+
+@pytest.fixture
+def sbatch() -> Callable[..., str]:
+    """sbatch(*args): submit with an argument list (no shell); returns the job id."""
+    return _sbatch
+
+
+@pytest.fixture
+def wait_final() -> Callable[..., dict]:
+    """wait_final(ids, expect=N, timeout=60): poll sacct until N records are final."""
+    from ravejobs import slurm
+
+    def wait(ids: Iterable[str], expect: int, timeout: float = 60.0) -> dict:
+        ids = list(ids)
+        deadline = time.monotonic() + timeout
+        records: dict = {}
+        while time.monotonic() < deadline:
+            records = slurm.sacct(ids)
+            if len(records) >= expect and all(r.final for r in records.values()):
+                return records
+            time.sleep(1.0)
+        states = {k: r.state for k, r in records.items()}
+        raise AssertionError(f"jobs {ids} not final after {timeout:.0f} s: {states}")
+
+    return wait

@@ -1,0 +1,145 @@
+"""The test cluster itself and ravejobs.slurm against it: arrays, aftercorr, requeue, efficiency.
+
+Trivial bash/python batch scripts only, so these say nothing about training and run in ~40 s.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from ravejobs import slurm
+
+pytestmark = pytest.mark.slurm
+TESTCLUSTER = Path(__file__).resolve().parents[1] / "slurm" / "testcluster"
+
+
+def _script(path: Path, body: str) -> Path:
+    path.write_text("#!/bin/bash\nset -eu\n" + body)
+    path.chmod(0o755)
+    return path
+
+
+def test_start_is_idempotent_and_stop_start_cycles(slurm_cluster):
+    again = subprocess.run(["bash", str(TESTCLUSTER / "start.sh")], capture_output=True,
+                           text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert "already up" in again.stdout
+    queue = subprocess.run(["squeue", "-h"], capture_output=True, text=True, timeout=10).stdout
+    if queue.strip():
+        pytest.skip(f"jobs in the queue (someone is using the cluster); not stopping it:\n{queue}")
+    for _ in range(2):  # stopping a stopped cluster is a success too
+        stop = subprocess.run(["bash", str(TESTCLUSTER / "stop.sh")], capture_output=True,
+                              text=True, timeout=60)
+        assert stop.returncode == 0, stop.stderr
+    assert not slurm.slurm_available()
+    outputs = []
+    for _ in range(2):
+        start = subprocess.run(["bash", str(TESTCLUSTER / "start.sh")], capture_output=True,
+                               text=True, timeout=120)
+        assert start.returncode == 0, start.stderr
+        outputs.append(start.stdout)
+    assert "starting slurmctld" in outputs[0] and "up: node localnode IDLE" in outputs[0]
+    assert "already up" in outputs[1]
+    assert slurm.slurm_available()
+
+
+def test_start_refuses_without_root_and_says_why(slurm_cluster):
+    done = subprocess.run(["runuser", "-u", "nobody", "--", "bash", str(TESTCLUSTER / "start.sh")],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0
+    assert "must run as root" in done.stderr and "nobody" in done.stderr
+
+
+def test_cluster_limits_read_from_scontrol(slurm_cluster):
+    max_array, max_submit = slurm.cluster_limits()
+    conf = (TESTCLUSTER / "slurm.conf").read_text()
+    assert max_array == int(re.search(r"^MaxArraySize=(\d+)", conf, re.M).group(1))
+    assert max_submit is None  # the test cluster sets no MaxSubmitJobs
+
+
+def test_array_with_parallelism_lands_in_sacct(slurm_cluster, sbatch, wait_final, tmp_path):
+    out = tmp_path / "logs with space"
+    out.mkdir()
+    script = _script(tmp_path / "task.sh",
+                     'echo "task $SLURM_ARRAY_TASK_ID gpus=${CUDA_VISIBLE_DEVICES:-}"\n'
+                     'python3 -c "print(2 + 2)"\n')
+    job = sbatch("--array=0-3%2", "--gres=gpu:1", "--mem=200M", "-o", f"{out}/%A_%a.out",
+                 str(script))
+    shown = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True).stdout
+    assert "ArrayTaskThrottle=2" in shown
+    records = wait_final([job], expect=4)
+    assert sorted(records) == [f"{job}_{i}" for i in range(4)]
+    for i in range(4):
+        r = records[f"{job}_{i}"]
+        assert (r.state, r.exit_code, r.restarts) == ("COMPLETED", "0:0", 0)
+        assert r.node == slurm_cluster and r.gpus == 1
+        assert r.req_mem_bytes == 200 * 1024**2
+        log = (out / f"{job}_{i}.out").read_text()
+        assert log.startswith(f"task {i} gpus=") and "4" in log
+
+
+def test_aftercorr_failed_task_cancels_only_its_partner(slurm_cluster, sbatch, wait_final,
+                                                        tmp_path):
+    first = _script(tmp_path / "first.sh", '[ "$SLURM_ARRAY_TASK_ID" != 1 ] || exit 3\n')
+    second = _script(tmp_path / "second.sh", "true\n")
+    a = sbatch("--array=0-2", "-o", "/dev/null", str(first))
+    b = sbatch("--array=0-2", "-o", "/dev/null", f"--dependency=aftercorr:{a}",
+               "--kill-on-invalid-dep=yes", str(second))
+    records = wait_final([a, b], expect=6)
+    states = {k: r.state for k, r in records.items()}
+    assert states == {
+        f"{a}_0": "COMPLETED", f"{a}_1": "FAILED", f"{a}_2": "COMPLETED",
+        f"{b}_0": "COMPLETED", f"{b}_1": "CANCELLED", f"{b}_2": "COMPLETED",
+    }
+    assert records[f"{a}_1"].exit_code == "3:0"
+
+
+def test_requeue_keeps_job_id_counts_restarts_and_efficiency(slurm_cluster, sbatch, wait_final,
+                                                             tmp_path):
+    seen = tmp_path / "restarts.txt"
+    # First run: hold 120 MB and burn CPU for 7 s (two accounting samples), then wait to be
+    # requeued; the second run just finishes.
+    script = _script(tmp_path / "requeue.sh", f"""
+echo "${{SLURM_JOB_ID}} ${{SLURM_RESTART_COUNT:-0}}" >> "{seen}"
+if [ "${{SLURM_RESTART_COUNT:-0}}" = 0 ]; then
+  python3 -c "
+import time
+x = bytearray(120_000_000)
+t = time.time()
+while time.time() - t < 7: pass
+"
+  sleep 60
+fi
+""")
+    job = sbatch("--requeue", "--mem=1G", "-c", "1", "-o", "/dev/null", str(script))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (seen.exists() and seen.read_text()):
+        time.sleep(0.5)
+    time.sleep(9)  # past the busy loop, so the batch step has CPU time and MaxRSS to report
+    slurm.requeue([job])
+    records = wait_final([job], expect=1, timeout=60)
+    record = records[job]
+    assert record.state == "COMPLETED"
+    assert record.restarts == 1
+    assert seen.read_text().split("\n")[:2] == [f"{job} 0", f"{job} 1"]
+    eff = slurm.efficiency(record)
+    assert eff.cpu_used_s >= 5.0, eff
+    assert eff.core_walltime_s >= record.wall_s >= 9.0
+    assert 20.0 < eff.cpu_pct <= 100.0, eff
+    assert eff.mem_used_bytes is not None and eff.mem_used_bytes >= 100_000_000, eff
+    assert eff.mem_requested_bytes == 1024**3
+    lines = eff.lines()
+    assert lines[1].startswith("CPU Efficiency: ") and "core-walltime" in lines[1]
+
+
+def test_cancel_stops_a_pending_array(slurm_cluster, sbatch, wait_final, tmp_path):
+    script = _script(tmp_path / "long.sh", "sleep 300\n")
+    job = sbatch("--array=0-1", "--begin=now+1hour", "-o", "/dev/null", str(script))
+    assert slurm.cancel([job]) == [job]
+    records = wait_final([job], expect=1, timeout=30)
+    assert {r.state for r in records.values()} == {"CANCELLED"}
