@@ -77,10 +77,38 @@ def _peak(path: Path) -> float:
     import soundfile as sf
 
     peak = 0.0
-    with sf.SoundFile(str(path)) as f:
-        for block in f.blocks(BLOCK_FRAMES, dtype="float32", always_2d=True):
-            peak = max(peak, float(np.abs(block).max(initial=0.0)))
+    try:
+        with sf.SoundFile(str(path)) as f:
+            for block in f.blocks(4096, dtype="float32", always_2d=True):
+                peak = max(peak, float(np.abs(block).max(initial=0.0)))
+    except (RuntimeError, sf.LibsndfileError):
+        pass  # damage is reported by the decoding pass; the peak of what was read is enough
     return peak
+
+
+def _stream(path: Path, source_sr: int, sr: int, block_frames: int,
+            tolerate: bool = False) -> tuple[np.ndarray, int]:
+    """Decode + mix + resample block by block; with `tolerate`, stop quietly at a decode error."""
+    import soundfile as sf
+    import soxr
+
+    resampler = None
+    if source_sr != sr:
+        resampler = soxr.ResampleStream(source_sr, sr, 1, dtype="float32", quality="HQ")
+    out: list[np.ndarray] = []
+    read = 0
+    try:
+        with sf.SoundFile(str(path)) as f:
+            for block in f.blocks(block_frames, dtype="float32", always_2d=True):
+                read += len(block)
+                mono = block.mean(axis=1, dtype=np.float32)
+                out.append(resampler.resample_chunk(mono) if resampler else mono)
+    except (RuntimeError, sf.LibsndfileError):
+        if not tolerate:
+            raise
+    if resampler is not None:
+        out.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+    return (np.concatenate(out) if out else np.zeros(0, np.float32)), read
 
 
 def decode_mono(path: str | Path, sr: int) -> Decoded:
@@ -91,7 +119,6 @@ def decode_mono(path: str | Path, sr: int) -> Decoded:
     more than nothing; otherwise the error propagates with the libsndfile message.
     """
     import soundfile as sf
-    import soxr
 
     path = Path(path)
     if path.stat().st_size == 0:
@@ -106,24 +133,14 @@ def decode_mono(path: str | Path, sr: int) -> Decoded:
         if peak > 1.0:
             gain = 0.999 / peak
             notes.append(f"peak {peak:.3g} > 1: scaled by {gain:.3g}")
-    resampler = None
-    if info.samplerate != sr:
-        resampler = soxr.ResampleStream(info.samplerate, sr, 1, dtype="float32", quality="HQ")
-    out: list[np.ndarray] = []
-    read = 0
     try:
-        with sf.SoundFile(str(path)) as f:
-            for block in f.blocks(BLOCK_FRAMES, dtype="float32", always_2d=True):
-                read += len(block)
-                mono = block.mean(axis=1, dtype=np.float32)
-                out.append(resampler.resample_chunk(mono) if resampler else mono)
-    except (RuntimeError, sf.LibsndfileError) as err:  # truncated / corrupt mid-stream
+        audio, read = _stream(path, info.samplerate, sr, BLOCK_FRAMES)
+    except (RuntimeError, sf.LibsndfileError) as err:  # corrupt or truncated mid-stream
+        # salvage what decodes before the damage, reading in small blocks
+        audio, read = _stream(path, info.samplerate, sr, 4096, tolerate=True)
         if read == 0:
             raise
         notes.append(f"decoding stopped at frame {read} of {info.frames}: {err}")
-    if resampler is not None:
-        out.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
-    audio = np.concatenate(out) if out else np.zeros(0, np.float32)
     if read == 0 or audio.size == 0:
         raise ValueError("zero duration (no audio frames decoded)")
     if 0 < read < info.frames and not any("stopped" in n for n in notes):
