@@ -37,3 +37,19 @@ class StandInEncoder(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         self.calls += 1
         return torch.tanh(self.conv(x)) * 2
+
+
+class StandInRAVE:
+    """A stand-in TrainedRAVE (same attributes) for job tests that do not need a real model."""
+
+    def __init__(self, phase: str = "gan", hop: int = 64, latent_size: int = 4,
+                 sr: int = 16000, step: int = 100, checkpoint_path: str = "/ckpt/last.ckpt"):
+        self.encoder = StandInEncoder(hop, latent_size, sr)
+        self.phase, self.step, self.checkpoint_path = phase, step, checkpoint_path
+        self.hop, self.latent_size, self.sr = hop, latent_size, sr
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder.encode(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(z.shape[0], 1, z.shape[-1] * self.hop)

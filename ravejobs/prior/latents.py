@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -88,7 +88,8 @@ class LatentStore:
 
 
 def encode_sources(encoder: Encoder, sources: Iterable[np.ndarray], chunk: int = 2 ** 16,
-                   batch: int = 8, log: Callable[[str], None] = print
+                   batch: int = 8, log: Callable[[str], None] = print,
+                   device: str | torch.device = "cpu"
                    ) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """Encode 1-D float arrays (one per file) in chunks; return z [frames, k] and segments.
 
@@ -112,7 +113,7 @@ def encode_sources(encoder: Encoder, sources: Iterable[np.ndarray], chunk: int =
                 n = -(-len(block) // chunk)
                 padded = np.zeros(n * chunk, dtype=np.float32)
                 padded[:len(block)] = block
-                x = torch.from_numpy(padded).reshape(n, 1, chunk)
+                x = torch.from_numpy(padded).reshape(n, 1, chunk).to(device)
                 z = encoder.encode(x)                                   # n k f
                 if z.shape[-1] != chunk // hop:
                     raise ValueError(f"encoder gave {z.shape[-1]} frames for {chunk} samples; "
@@ -143,15 +144,16 @@ def write_store(folder: str | Path, z: np.ndarray, meta: LatentMeta) -> LatentSt
     return LatentStore(folder)
 
 
-def packed_sources(store: Any) -> list[np.ndarray]:
-    """One 1-D array per file of a `ravejobs.data.store.PackedStore`."""
-    return [store.read(i) for i in range(len(store.files))]
+def packed_sources(store: Any) -> Iterator[np.ndarray]:
+    """One 1-D float array per entry of a `ravejobs.data.store.PackedStore`, read lazily."""
+    for i in range(len(store.files)):
+        yield store.signal(i)
 
 
 def ensure_store(folder: str | Path, encoder: Encoder, model: ModelRef,
-                 sources: Callable[[], Sequence[np.ndarray]], corpus: str = "",
-                 chunk: int = 2 ** 16, batch: int = 8,
-                 log: Callable[[str], None] = print) -> LatentStore:
+                 sources: Callable[[], Iterable[np.ndarray]], corpus: str = "",
+                 chunk: int = 2 ** 16, batch: int = 8, log: Callable[[str], None] = print,
+                 device: str | torch.device = "cpu") -> LatentStore:
     """Open the store if the same checkpoint made it from the same corpus, else (re)encode."""
     folder = Path(folder)
     if LatentStore.exists(folder):
@@ -166,7 +168,8 @@ def ensure_store(folder: str | Path, encoder: Encoder, model: ModelRef,
                 return store
             log(f"latent store {folder} was made by {store.meta.model} from corpus "
                 f"{store.meta.corpus!r}; encoding again with {model}")
-    z, segments = encode_sources(encoder, sources(), chunk=chunk, batch=batch, log=log)
+    z, segments = encode_sources(encoder, sources(), chunk=chunk, batch=batch, log=log,
+                                 device=device)
     meta = LatentMeta(model=model, sr=encoder.sr, hop=encoder.hop, latent_size=z.shape[1],
                       frames=len(z), segments=segments, corpus=corpus)
     return write_store(folder, z, meta)

@@ -10,11 +10,14 @@ are predicted one after another (higher dimensions first) instead of all indepen
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ravejobs.atomic import atomic_torch_save
 from ravejobs.config import PriorSpec
 
 
@@ -107,6 +110,9 @@ class Prior(nn.Module):
                  skp_size: int = 256, kernel_size: int = 3, cycle_size: int = 4,
                  n_layers: int = 10):
         super().__init__()
+        self.config = {"latent_size": latent_size, "resolution": resolution,
+                       "res_size": res_size, "skp_size": skp_size, "kernel_size": kernel_size,
+                       "cycle_size": cycle_size, "n_layers": n_layers}
         self.latent_size = latent_size
         self.quant = QuantizedNormal(resolution)
         self.resolution = resolution
@@ -154,6 +160,19 @@ class Prior(nn.Module):
         bins = self.quant.bins(DiagonalShift.forward(z))     # B k P
         logits = self.split(self.forward(self.quant.one_hot(bins))[..., :-1])
         return F.cross_entropy(logits.reshape(-1, self.resolution), bins[..., 1:].reshape(-1))
+
+
+def save_prior(path: str | Path, prior: Prior, **info: Any) -> Path:
+    """The trained prior alone (no optimiser): its shape, weights and where it came from."""
+    return atomic_torch_save(path, {"config": prior.config, "state": prior.state_dict(), **info})
+
+
+def load_prior(path: str | Path, device: str | torch.device = "cpu") -> Prior:
+    """A prior written by `save_prior`, in eval mode."""
+    saved = torch.load(path, map_location=device, weights_only=False)
+    prior = Prior(**saved["config"]).to(device)
+    prior.load_state_dict(saved["state"])
+    return prior.eval()
 
 
 @torch.no_grad()

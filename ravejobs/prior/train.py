@@ -40,11 +40,15 @@ class PriorTrainer:
         self.optimizer = torch.optim.Adam(prior.parameters(), lr=spec.lr)
         self.step = 0
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.prior.parameters()).device
+
     def train_step(self) -> float:
         """One optimisation step on the batch of `self.step`; returns its loss."""
         torch.manual_seed(step_seed(self.seed, self.step))
         self.prior.train()
-        z = torch.from_numpy(self.windows.batch(self.step, self.spec.batch))
+        z = torch.from_numpy(self.windows.batch(self.step, self.spec.batch)).to(self.device)
         loss = self.prior.loss(z)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -57,7 +61,7 @@ class PriorTrainer:
         if self.val_windows is None:
             raise ValueError("no validation windows given")
         self.prior.eval()
-        losses = [float(self.prior.loss(torch.from_numpy(b)))
+        losses = [float(self.prior.loss(torch.from_numpy(b).to(self.device)))
                   for b in self.val_windows.val_batches(n_batches, self.spec.batch)]
         self.prior.train()
         return float(np.mean(losses))
@@ -72,7 +76,7 @@ class PriorTrainer:
             raise ValueError(f"checkpoint was trained with seed {state['seed']}, this run uses "
                              f"seed {self.seed}; resuming would not be exact")
         self.prior.load_state_dict(state["prior"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.optimizer.load_state_dict(state["optimizer"])  # follows the params' device
         self.step = int(state["step"])
 
     def save(self, folder: str | Path, keep: int = 2,

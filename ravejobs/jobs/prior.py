@@ -1,0 +1,217 @@
+"""The prior stage: encode the corpus once with a trained RAVE, then train its latent prior.
+
+Checkpointable like the train job: on submitit's time-limit signal (USR2) it saves at a step
+boundary and requeues under the same job id; a new start resumes from the newest readable
+checkpoint at the exact step. The signal is blocked while a step runs, so the handler (which
+calls `checkpoint`) only ever sees whole steps.
+
+    python -m ravejobs.jobs.prior RUN_DIR
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import submitit
+import torch
+
+from ravejobs.config import RunSpec
+from ravejobs.jobs.header import print_footer, print_header
+from ravejobs.metrics import MetricsWriter
+from ravejobs.prior.latents import (
+    LatentStore,
+    LatentWindows,
+    ModelRef,
+    ensure_store,
+    packed_sources,
+)
+from ravejobs.prior.model import Prior, save_prior
+from ravejobs.prior.stepguard import StepGuard
+from ravejobs.prior.train import PriorTrainer, newest_valid
+from ravejobs.rundir import RunDir
+
+VAL_BATCHES = 4
+
+
+class PriorRefused(RuntimeError):
+    """The model cannot carry a prior (missing, or never reached the adversarial phase)."""
+
+
+def log(message: str) -> None:
+    print(f"[prior] {message}", flush=True)
+
+
+def model_ref_of(model: Any, model_run: RunDir) -> ModelRef:
+    return ModelRef(checkpoint=str(model.checkpoint_path), step=int(model.step),
+                    signature=model_run.signature)
+
+
+def load_model(spec: RunSpec, device: str) -> tuple[Any, RunDir]:
+    """The trained RAVE of this prior's sweep point; refuse one that is absent or VAE-only."""
+    from ravejobs.model import load_trained
+
+    model_run = RunDir.for_spec(spec, "train")
+    if not (model_run.path / "run.json").exists():
+        raise PriorRefused(f"no trained model for this prior: {model_run.path} does not exist; "
+                           "train it first (stage=train) with the same settings")
+    model = load_trained(model_run, device=device)
+    if model.phase != "gan":
+        raise PriorRefused(
+            f"model {model_run.name} ({model.checkpoint_path}) stopped at step {model.step} in "
+            f"phase {model.phase!r}, before the adversarial phase (phase.warmup="
+            f"{spec.phase.warmup}); a prior of a VAE-only model decodes to noise (upstream "
+            "RAVE #106). Finish training the model (stage=train), then run stage=prior.")
+    return model, model_run
+
+
+def corpus(spec: RunSpec) -> Any:
+    """The packed corpus, staged to node-local disk when there is room."""
+    from ravejobs.data.stage import stage_store
+    from ravejobs.data.store import PackedStore
+
+    return PackedStore(stage_store(spec.dataset.packed, log=log))
+
+
+class PriorJob(submitit.helpers.Checkpointable):
+    """Train the prior of one run folder (`04-TP-…`); picklable as just its path."""
+
+    def __init__(self, run_dir: str):
+        self.run_dir = str(run_dir)
+        self._trainer: PriorTrainer | None = None
+        self._extra: dict[str, Any] = {}
+
+    def __getstate__(self) -> dict[str, str]:
+        return {"run_dir": self.run_dir}
+
+    def __setstate__(self, state: dict[str, str]) -> None:
+        self.__init__(state["run_dir"])  # type: ignore[misc]
+
+    # ------------------------------------------------------------------ submitit interface
+
+    def __call__(self) -> dict[str, Any]:
+        run = RunDir.open(self.run_dir)
+        spec = run.spec()
+        print_header(spec, run)
+        try:
+            summary = self._run(run, spec)
+        except Exception as err:
+            steps = self._trainer.step if self._trainer else run.state().step
+            print_footer(run, f"failed: {type(err).__name__}: {err}", steps)
+            raise
+        print_footer(run, "finished", summary["steps"])
+        return summary
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
+        """Called by submitit's USR2 handler, between steps: save, then ask to be requeued."""
+        run = RunDir.open(self.run_dir)
+        if self._trainer is not None:
+            path = self._save(run)
+            log(f"time limit: saved {path} at step {self._trainer.step}; requeueing")
+            run.update_state(status="requeued", step=self._trainer.step, checkpoint=str(path),
+                             message="requeued at time limit")
+            print_footer(run, "requeued at time limit", self._trainer.step)
+        return submitit.helpers.DelayedSubmission(PriorJob(self.run_dir))
+
+    # ------------------------------------------------------------------ work
+
+    def _save(self, run: RunDir) -> Path:
+        assert self._trainer is not None
+        return self._trainer.save(run.checkpoints, keep=max(2, run.spec().train.keep_last + 1),
+                                  extra=self._extra)
+
+    def _run(self, run: RunDir, spec: RunSpec) -> dict[str, Any]:
+        p = spec.prior
+        if not p.enabled:
+            raise PriorRefused(f"{run.path}: prior=none in spec.json; nothing to train")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        model, model_run = load_model(spec, device)
+        ref = model_ref_of(model, model_run)
+        resume = newest_valid(run.checkpoints, log=log)
+        if resume and resume[1].get("model") != asdict(ref):
+            raise PriorRefused(
+                f"{resume[0]} was trained on latents of {resume[1].get('model')}, but the model "
+                f"is now {asdict(ref)}; move {run.checkpoints} aside to train a new prior")
+        log(f"model {model_run.name}: {ref.checkpoint} (step {ref.step}, phase {model.phase}, "
+            f"{model.latent_size} latent dims, hop {model.hop}, {model.sr} Hz)")
+        run.update_state(status="running", phase="prior", max_steps=p.max_steps,
+                         started=run.state().started or time.time(),
+                         extra={"model": asdict(ref)})
+
+        packed = corpus(spec)
+        if packed.sr != model.sr:
+            raise PriorRefused(f"corpus {spec.dataset.packed} is at {packed.sr} Hz but model "
+                               f"{model_run.name} runs at {model.sr} Hz; prepare it again")
+        store = ensure_store(run.path / "latents", model, ref, lambda: packed_sources(packed),
+                             corpus=packed.fingerprint, chunk=spec.model.n_signal,
+                             batch=spec.model.batch, log=log, device=device)
+        del model   # the encoder is done; the prior trains from the store alone
+        return self._train(run, spec, store, ref, resume, device)
+
+    def _train(self, run: RunDir, spec: RunSpec, store: LatentStore, ref: ModelRef,
+               resume: tuple[Path, dict[str, Any]] | None, device: str) -> dict[str, Any]:
+        p, t = spec.prior, spec.train
+        windows = LatentWindows.from_store(store, p.n_frames, "train", t.val_fraction, spec.seed)
+        val = LatentWindows.from_store(store, p.n_frames, "val", t.val_fraction, spec.seed)
+        torch.manual_seed(spec.seed)
+        prior = Prior.from_spec(p, store.latent_size).to(device)
+        trainer = PriorTrainer(prior, windows, p, spec.seed, val)
+        self._extra = {"model": asdict(ref), "latents": str(store.folder)}
+        if resume:
+            trainer.load_state_dict(resume[1])
+            log(f"resumed from {resume[0]} at step {trainer.step}")
+        self._trainer = trainer
+
+        metrics = MetricsWriter(run.metrics_file)
+        log_every, val_every = max(1, t.log_every), max(1, t.val_every)
+        last_save, last_log, losses = time.monotonic(), time.monotonic(), []
+        logged_at, val_loss = trainer.step, float("nan")
+        try:
+            with StepGuard(signal.SIGUSR2) as guard:
+                while trainer.step < p.max_steps:
+                    with guard.step():   # USR2 (time limit) is handled after the step
+                        losses.append(trainer.train_step())
+                        step, final = trainer.step, trainer.step == p.max_steps
+                        if step % log_every == 0 or final:
+                            now = time.monotonic()
+                            rate = (step - logged_at) / max(now - last_log, 1e-9)
+                            metrics.log(step, {"prior_loss": sum(losses) / len(losses),
+                                               "steps_per_s": rate})
+                            losses, logged_at, last_log = [], step, now
+                        if step % val_every == 0 or final:
+                            val_loss = trainer.validate(VAL_BATCHES)
+                            metrics.log(step, {"prior_val_loss": val_loss})
+                        due = (time.monotonic() - last_save) / 60 >= t.checkpoint_every_minutes
+                        if step % t.checkpoint_every_steps == 0 or final or due:
+                            path = self._save(run)
+                            last_save = time.monotonic()
+                            run.update_state(step=step, checkpoint=str(path))
+        finally:
+            metrics.close()
+
+        final_file = save_prior(run.path / "prior.pt", trainer.prior, model=asdict(ref),
+                                step=trainer.step, sr=store.meta.sr, hop=store.meta.hop)
+        if val_loss != val_loss:   # resumed after the last step: measure it for the summary
+            val_loss = trainer.validate(VAL_BATCHES)
+        run.update_state(status="finished", step=trainer.step, message="",
+                         extra={"model": asdict(ref), "latents": str(store.folder),
+                                "prior": str(final_file), "prior_val_loss": val_loss})
+        return {"steps": trainer.step, "prior_val_loss": val_loss, "prior": str(final_file),
+                "model_checkpoint": ref.checkpoint, "model_step": ref.step}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m ravejobs.jobs.prior RUN_DIR", file=sys.stderr)
+        return 2
+    PriorJob(str(Path(args[0])))()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
