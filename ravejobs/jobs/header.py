@@ -110,9 +110,11 @@ def header_lines(spec: RunSpec, run: RunDir) -> list[str]:
     c = spec.cluster
     job = _job_id()
     if job:
-        where = (f"job {job} (SLURM_JOB_ID {_env('SLURM_JOB_ID')}), "
-                 f"restart {_env('SLURM_RESTART_COUNT', '0')}, "
-                 f"array task {_env('SLURM_ARRAY_TASK_ID')} of {_env('SLURM_ARRAY_TASK_COUNT')}")
+        where = (f"{job} (SLURM_JOB_ID {_env('SLURM_JOB_ID')}), "
+                 f"restart {_env('SLURM_RESTART_COUNT', '0')}")
+        if os.environ.get("SLURM_ARRAY_JOB_ID"):
+            where += (f", array task {_env('SLURM_ARRAY_TASK_ID')} of "
+                      f"{_env('SLURM_ARRAY_TASK_COUNT')} tasks")
         node = (f"{_env('SLURM_JOB_NODELIST', socket.gethostname())}; "
                 f"CUDA_VISIBLE_DEVICES={_env('CUDA_VISIBLE_DEVICES')}; "
                 f"SLURM_JOB_GPUS={_env('SLURM_JOB_GPUS')}; CPUs {_env('SLURM_CPUS_ON_NODE')}; "

@@ -1,0 +1,131 @@
+"""The admin header and footer with real RunSpecs composed from conf/ (no SLURM needed)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from compose import compose_spec
+
+from ravejobs.jobs import header
+from ravejobs.rundir import RunDir
+
+SLURM_VARS = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_RESTART_COUNT",
+              "SLURM_JOB_NODELIST", "SLURM_JOB_GPUS", "SLURM_GPUS_ON_NODE", "CUDA_VISIBLE_DEVICES",
+              "SLURM_JOB_ACCOUNT", "SLURM_JOB_PARTITION", "SLURM_CPUS_ON_NODE",
+              "SLURM_MEM_PER_NODE", "SLURM_ARRAY_TASK_COUNT", "SLURM_JOB_USER")
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch):
+    root = tmp_path / "project space $HOME 'q'"
+    monkeypatch.setenv("RAVEJOBS_ROOT", str(root))
+    for name in SLURM_VARS:
+        monkeypatch.delenv(name, raising=False)
+    return root
+
+
+def _run(overrides: list[str], stage: str = "train", reason: str | None = None):
+    spec = compose_spec(overrides)
+    if reason is not None:  # newlines cannot pass through a Hydra override; a config file can
+        spec = replace(spec, reason=reason)
+    run = RunDir.for_spec(spec, stage)
+    run.create(spec)
+    return spec, run
+
+
+def test_header_names_run_resources_and_reason(root, capsys):
+    spec, run = _run(["dataset=as", "cluster=narval", "cluster.account=def-lab", "dry_run=true"],
+                     reason="compare warmups\nfor the paper")
+    header.print_header(spec, run)
+    text = capsys.readouterr().out
+    assert f"run        {run.name}  signature {run.signature}  stage train" in text
+    assert str(run.path) in text
+    assert "account def-lab" in text and "cluster narval" in text
+    assert "GPUs 1 x a100 (--gpus-per-node=a100:1)" in text
+    assert "CPUs 12; memory 120 GB; time 2-00:00:00" in text
+    assert f"budget {spec.phase.max_steps} steps" in text
+    assert "reason     compare warmups for the paper" in text
+    assert "not under SLURM" in text
+
+
+def test_header_on_a_node_shows_allocation_job_and_restart(root, capsys, monkeypatch):
+    spec, run = _run(["dataset=demo", "cluster=testslurm"])
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "4240")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "2")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "3")
+    monkeypatch.setenv("SLURM_JOB_NODELIST", "ng10304")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    monkeypatch.setenv("SLURM_JOB_GPUS", "2,3")
+    header.print_header(spec, run)
+    text = capsys.readouterr().out
+    assert "job        4240_2 (SLURM_JOB_ID 4242), restart 3, array task 2" in text
+    assert "node ng10304; CUDA_VISIBLE_DEVICES=0,1; SLURM_JOB_GPUS=2,3" in text
+
+
+def test_reproduce_commands_survive_the_shell(root):
+    spec, run = _run(["dataset=demo", "cluster=testslurm", "seed=3"])
+    relaunch, by_hand = header.reproduce_commands(spec, run)
+    words = shlex.split(relaunch)
+    assert f"RAVEJOBS_ROOT={root}" in words
+    assert words[words.index("launch.py") + 1:] == [
+        "dataset=demo", "cluster=testslurm", "seed=3", "stage=train"]
+    # The by-hand command, run through a real shell, hands python the exact folder.
+    echoed = subprocess.run(["bash", "-c", by_hand.replace("python -m", "echo", 1)],
+                            capture_output=True, text=True, check=True).stdout
+    assert echoed.strip().split(" ", 2) == ["ravejobs.jobs.runner", "train", str(run.path)]
+
+
+def test_git_revision_clean_dirty_and_absent(tmp_path):
+    repo = tmp_path / "src"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (repo / "a.py").write_text("x = 1\n")
+    subprocess.run([*git, "add", "a.py"], check=True)
+    subprocess.run([*git, "commit", "-qm", "a"], check=True)
+    commit = subprocess.run([*git, "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    assert header.git_revision(repo) == f"{commit} (clean)"
+    (repo / "a.py").write_text("x = 2\n")
+    assert header.git_revision(repo) == f"{commit} (dirty: 1 files changed)"
+    assert header.git_revision(tmp_path / "nowhere").startswith("not a git checkout")
+
+
+def test_sbatch_comment_lines_are_single_comment_lines(root):
+    spec, run = _run(["dataset=demo", "cluster=testslurm"], reason="line one\nline two")
+    lines = header.header_comment_lines(spec, run, "train")
+    assert all(line.startswith("# ") and "\n" not in line for line in lines)
+    assert any("line one line two" in line for line in lines)
+    assert any(run.signature in line for line in lines)
+
+
+def test_footer_counts_gpu_hours_and_rgu(root):
+    spec, run = _run(["dataset=as", "cluster=narval", "cluster.account=def-lab", "dry_run=true",
+                      "cluster.gpus_per_node=2"])
+    lines = header.footer_lines(run, "requeued at time limit", 1234, elapsed_s=5400.0)
+    text = "\n".join(lines)
+    assert "exit       requeued at time limit" in text
+    assert f"steps      1234 of {spec.phase.max_steps}" in text
+    # 2 GPUs x 1.5 h = 3 GPU-hours; Narval's A100 is 4.0 RGU per GPU-hour.
+    assert "2 GPU x 01:30:00 = 3.0000 x 4 RGU per a100 GPU-hour = 12.0000 RGU-hours" in text
+
+
+def test_footer_without_rate_says_so_and_print_never_raises(root, capsys):
+    spec, run = _run(["dataset=demo", "cluster=local"])
+    assert header.rgu_rate(spec) == ("gpu", None)
+    header.print_header(spec, run)
+    header.print_footer(run, "failed: ValueError: bad corpus", 7)
+    text = capsys.readouterr().out
+    footer = text.split("ravejobs job end", 1)[1]
+    assert "exit       failed: ValueError: bad corpus" in footer
+    assert "no RGU rate for gpu in cluster local" in footer
+    assert re.search(r"elapsed    00:00:0\d this run", footer)
+    Path(run.path / "spec.json").unlink()  # a broken run folder: the footer still prints
+    header.print_footer(run, "finished", 9)
+    assert "footer incomplete" in capsys.readouterr().out
