@@ -74,7 +74,7 @@ def test_reproduce_commands_survive_the_shell(root):
     words = shlex.split(relaunch)
     assert f"RAVEJOBS_ROOT={root}" in words
     assert words[words.index("launch.py") + 1:] == [
-        "dataset=demo", "cluster=testslurm", "seed=3", "stage=train"]
+        "dataset=demo", "seed=3", "stage=train", "cluster=testslurm"]
     # The by-hand command, run through a real shell, hands python the exact folder.
     echoed = subprocess.run(["bash", "-c", by_hand.replace("python -m", "echo", 1)],
                             capture_output=True, text=True, check=True).stdout

@@ -22,12 +22,6 @@ from ravejobs.config import RunSpec
 from ravejobs.rundir import RunDir
 
 RULE = "=" * 78
-WHY = {
-    "prepare": "prepare the corpus (decode, resample, pack into one file; CPU only)",
-    "train": "train RAVE",
-    "prior": "train the latent prior of a trained RAVE",
-    "export": "export TorchScript for nn~ (CPU only)",
-}
 _started: float | None = None  # set by print_header: this process's start, for the footer
 
 
@@ -64,16 +58,17 @@ def git_revision(path: str | Path | None = None) -> str:
 
 
 def _purpose(spec: RunSpec, stage: str) -> str:
-    why = WHY.get(stage, stage)
     if stage == "train":
-        why += (f" on {spec.dataset.name}: {spec.phase.warmup} VAE steps, then "
+        return (f"train RAVE on {spec.dataset.name}: {spec.phase.warmup} VAE steps, then "
                 f"{spec.phase.gan_steps} adversarial (budget {spec.phase.max_steps} steps, "
                 f"model {spec.model.name})")
-    elif stage == "prior":
-        why += f" on {spec.dataset.name} ({spec.prior.max_steps} steps)"
-    else:
-        why += f" ({spec.dataset.name})"
-    return why
+    if stage == "prior":
+        return (f"train the latent prior of the RAVE trained on {spec.dataset.name} "
+                f"({spec.prior.max_steps} steps)")
+    if stage == "prepare":
+        return (f"prepare corpus {spec.dataset.name}: decode, resample, pack into one file "
+                "(CPU only)")
+    return f"export the {spec.dataset.name} model as TorchScript for nn~ (CPU only)"
 
 
 def _requested(spec: RunSpec, stage: str) -> str:
@@ -91,7 +86,9 @@ def _requested(spec: RunSpec, stage: str) -> str:
 def reproduce_commands(spec: RunSpec, run: RunDir) -> list[str]:
     """Shell lines (quoted) that run this again: the sweep point, and this stage by hand."""
     source = Path(__file__).resolve().parents[2]
-    point = [*spec.overrides, f"stage={run.stage}", f"cluster={spec.cluster.name}"]
+    mine = ("stage", "cluster")
+    kept = [o for o in spec.overrides if o.split("=", 1)[0].lstrip("+~") not in mine]
+    point = [*kept, f"stage={run.stage}", f"cluster={spec.cluster.name}"]
     relaunch = (f"cd {shlex.quote(str(source))} && RAVEJOBS_ROOT={shlex.quote(spec.storage.root)} "
                 f"python launch.py {' '.join(shlex.quote(o) for o in dict.fromkeys(point))}")
     by_hand = (f"python -m ravejobs.jobs.runner {shlex.quote(run.stage)} "
