@@ -1,0 +1,74 @@
+"""sbatch scripts are rendered by a pure function and pinned by golden files.
+
+Regenerate after an intended change: `RAVEJOBS_UPDATE_GOLDEN=1 pytest tests/test_submit.py`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from compose import compose_spec
+
+from ravejobs.plan import make_plan
+from ravejobs.submit import render_sbatch
+
+GOLDEN = Path(__file__).parent / "golden"
+ROOT = "/home/me/projects/rpp-ichiro/me/ravejobs"
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch):
+    monkeypatch.setenv("RAVEJOBS_ROOT", ROOT)
+    monkeypatch.setenv("USER", "me")
+    monkeypatch.setenv("LOGNAME", "me")
+    monkeypatch.delenv("SBATCH_ACCOUNT", raising=False)
+    monkeypatch.delenv("SLURM_ACCOUNT", raising=False)
+
+
+def rendered(cluster: str, *extra: str) -> dict[str, str]:
+    specs = [compose_spec(["dry_run=true", f"cluster={cluster}", f"dataset={d}", *extra])
+             for d in ("autechre_old", "viglienzoni")]
+    plan = make_plan(specs)
+    out = {}
+    for array in plan.arrays:
+        dep = None if array.after is None else f"{1000 + array.after}"
+        folder = f"{ROOT}/sweeps/sweep-test/slurm/{array.label}"
+        out[array.label] = render_sbatch(array, specs[0].cluster, "sweep-test", folder, dep,
+                                         python="python")
+    return out
+
+
+@pytest.mark.parametrize("cluster", ["narval", "fir", "nibi", "rorqual", "trillium", "testslurm"])
+def test_sbatch_scripts_match_golden_files(cluster):
+    scripts = rendered(cluster, "phase.warmup=5e6", "reason=compare warmups")
+    for label, text in scripts.items():
+        path = GOLDEN / f"{cluster}-{label}.sbatch"
+        if os.environ.get("RAVEJOBS_UPDATE_GOLDEN"):
+            path.write_text(text)
+        assert path.read_text() == text, f"{path.name} changed; see the module docstring"
+
+
+def test_narval_scripts_carry_what_admins_and_the_issue_ask_for():
+    scripts = rendered("narval", "phase.warmup=5e6")
+    train, prior = scripts["train"], scripts["prior"]
+    assert "#SBATCH --array=0-1%2" in train
+    assert "#SBATCH --gpus-per-node=a100:1" in train
+    assert "#SBATCH --account=rpp-ichiro" in train
+    assert "#SBATCH --dependency=aftercorr:1001" in prior  # train is array index 1 in the plan
+    assert "warmup 5000000, budget 6000000 steps" in train
+    assert "--gpus-per-node" not in scripts["prepare"]
+
+
+def test_paths_with_spaces_quotes_and_dollars_stay_quoted(monkeypatch):
+    odd = "/home/me/my \"runs\" $HOME 'x'"
+    monkeypatch.setenv("RAVEJOBS_ROOT", odd)
+    spec = compose_spec(["dry_run=true", "cluster=testslurm", "dataset=as"])
+    array = make_plan([spec]).by_stage("train")[0]
+    text = render_sbatch(array, spec.cluster, "sweep-x", f"{odd}/logs", None, python="python")
+    import shlex
+
+    command = text.strip().splitlines()[-1]
+    assert shlex.split(command)[-1] == f"{odd}/logs"
+    assert "--output" in command and f"{odd}/logs/%A_%a_%t_log.out" in shlex.split(command)
