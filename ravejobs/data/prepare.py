@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ravejobs.atomic import atomic_write, atomic_write_json
+from ravejobs.atomic import atomic_write_json
 from ravejobs.data import augment as aug
 from ravejobs.data.audio import NoAudioError, decode_mono, require_audio, to_int16
 from ravejobs.data.duration import format_hms
@@ -105,6 +105,20 @@ def source_digest(src: Path, files: list[Path]) -> str:
     return h.hexdigest()
 
 
+def _write_cache(cache_file: str, arrays: dict[str, np.ndarray]) -> None:
+    """Temporary file + rename, without fsync: a cache entry only has to survive a killed job
+    (which cannot leave half a renamed file); one damaged by a power cut fails `_cached` and is
+    redone. Skipping fsync keeps small files from waiting on the disk."""
+    tmp = f"{cache_file}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, cache_file)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def _convert(task: tuple[str, str, int, bool, int, str]) -> dict[str, Any]:
     """Worker: one file -> its cached npz. Never raises: a failure is a result with a reason."""
     path, rel, sr, augment, seed, cache_file = task
@@ -123,7 +137,7 @@ def _convert(task: tuple[str, str, int, bool, int, str]) -> dict[str, Any]:
                 "format": dec.format, "params": params, "notes": notes,
                 "lengths": [int(a.size) for a in arrays.values()]}
         arrays["meta"] = np.array(json.dumps(meta))
-        atomic_write(cache_file, lambda fh: np.savez(fh, **arrays))
+        _write_cache(cache_file, arrays)
         return {"ok": True, **meta}
     except Exception as err:  # noqa: BLE001 - every failure becomes a reported reason
         reason = str(err).strip() or type(err).__name__
