@@ -1,0 +1,298 @@
+"""Collect run folders of one or more sweeps, with their metrics read incrementally.
+
+`MetricsCache` remembers, per metrics file, the byte offset it has read up to and the series
+parsed so far (in memory, and optionally in a cache folder between commands), so a report or
+`status --watch` run again parses only the rows appended since. metrics.csv is append-only;
+a file that shrank or whose first bytes changed is read again from the start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ravejobs.atomic import atomic_write
+from ravejobs.config import RunSpec
+from ravejobs.metrics import read_metrics
+from ravejobs.report.fastcsv import Rows, read_rows
+from ravejobs.rundir import RunDir, RunState
+
+# What a report reads: the curves it draws and the last values its table shows.
+REPORT_KEYS = ("distance", "validation", "fidelity_95", "prior_loss", "prior_val_loss")
+_HEAD = 64            # bytes of a file remembered to notice it was replaced
+QUEUE_GAP_S = 600.0   # a pause longer than this between logged rows is a wait in the queue
+
+
+@dataclass(frozen=True)
+class Series:
+    """One metric: steps ascending (last row wins for a repeated step), times, values."""
+
+    step: np.ndarray
+    time: np.ndarray
+    value: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+    @property
+    def last(self) -> float | None:
+        return float(self.value[-1]) if len(self.value) else None
+
+
+def _dedupe(step: np.ndarray, time: np.ndarray, value: np.ndarray) -> Series:
+    """Sort by step keeping the last row of each step (a resumed job repeats steps)."""
+    if len(step) < 2 or bool((np.diff(step) > 0).all()):
+        return Series(step, time, value)
+    rev = step[::-1]
+    _, first = np.unique(rev, return_index=True)
+    keep = len(step) - 1 - first
+    return Series(step[keep], time[keep], value[keep])
+
+
+def merge(old: Series | None, new: Series) -> Series:
+    """Append newer rows to a series; newer rows win on repeated steps."""
+    if old is None or not len(old):
+        return _dedupe(new.step, new.time, new.value)
+    if not len(new):
+        return old
+    return _dedupe(np.concatenate([old.step, new.step]), np.concatenate([old.time, new.time]),
+                   np.concatenate([old.value, new.value]))
+
+
+def group_rows(rows: Rows) -> dict[str, Series]:
+    """Rows in file order -> one series per key that has rows."""
+    out: dict[str, Series] = {}
+    if not len(rows):
+        return out
+    order = np.argsort(rows.code, kind="stable")
+    codes = rows.code[order]
+    bounds = np.flatnonzero(np.diff(codes)) + 1
+    for chunk in np.split(order, bounds):
+        key = rows.keys[rows.code[chunk[0]]]
+        out[key] = _dedupe(rows.step[chunk], rows.time[chunk], rows.value[chunk])
+    return out
+
+
+def _from_dicts(found: dict[str, dict[int, tuple[float, float]]],
+                wanted: frozenset[str] | None) -> dict[str, Series]:
+    out = {}
+    for key, rows in found.items():
+        if wanted is not None and key not in wanted:
+            continue
+        step = np.fromiter(rows.keys(), dtype=np.int64, count=len(rows))
+        tv = np.array(list(rows.values()), dtype=np.float64).reshape(-1, 2)
+        out[key] = _dedupe(step, tv[:, 0], tv[:, 1])
+    return out
+
+
+@dataclass
+class _Entry:
+    offset: int = 0
+    head: bytes = b""
+    series: dict[str, Series] = field(default_factory=dict)
+
+
+class MetricsCache:
+    """Incremental reader of metrics.csv files: each call parses only the new bytes.
+
+    keys: the metrics to keep (None = all). folder: where to keep the parsed series between
+    commands (one .npz per file); None keeps them in memory only.
+    """
+
+    def __init__(self, keys: Iterable[str] | None = REPORT_KEYS, folder: str | Path | None = None):
+        self.keys = None if keys is None else tuple(dict.fromkeys(keys))
+        self.folder = Path(folder) if folder else None
+        self._entries: dict[Path, _Entry] = {}
+        self.bytes_read = 0  # parsed since creation; lets tests and benches see increments
+
+    def _cache_file(self, path: Path) -> Path:
+        assert self.folder is not None
+        digest = hashlib.sha1(str(path).encode()).hexdigest()[:16]
+        return self.folder / f"{digest}.npz"
+
+    def _load(self, path: Path) -> _Entry:
+        if self.folder is None or not self._cache_file(path).exists():
+            return _Entry()
+        try:
+            with np.load(self._cache_file(path), allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                if meta["path"] != str(path) or meta["keys"] != (
+                        None if self.keys is None else list(self.keys)):
+                    return _Entry()
+                series = {k: Series(z[f"s{i}_step"], z[f"s{i}_time"], z[f"s{i}_value"])
+                          for i, k in enumerate(meta["series"])}
+            return _Entry(meta["offset"], bytes.fromhex(meta["head"]), series)
+        except (OSError, ValueError, KeyError):
+            return _Entry()  # a damaged cache is only a slower report
+
+    def _save(self, path: Path, entry: _Entry) -> None:
+        if self.folder is None:
+            return
+        meta = {"path": str(path), "offset": entry.offset, "head": entry.head.hex(),
+                "keys": None if self.keys is None else list(self.keys),
+                "series": list(entry.series)}
+        arrays = {"meta": np.array(json.dumps(meta))}
+        for i, s in enumerate(entry.series.values()):
+            arrays.update({f"s{i}_step": s.step, f"s{i}_time": s.time, f"s{i}_value": s.value})
+        atomic_write(self._cache_file(path), lambda fh: np.savez(fh, **arrays))
+
+    def read(self, path: str | Path) -> dict[str, Series]:
+        """All series of the file at `path` so far ({} if it does not exist yet)."""
+        path = Path(path).absolute()
+        entry = self._entries.get(path) or self._load(path)
+        try:
+            size = path.stat().st_size
+            with path.open("rb") as fh:
+                head = fh.read(_HEAD)
+        except FileNotFoundError:
+            self._entries.pop(path, None)
+            return {}
+        if size < entry.offset or head[:len(entry.head)] != entry.head:
+            entry = _Entry()
+        if size > entry.offset:
+            before = entry.offset
+            rows, offset = read_rows(path, entry.offset, None if self.keys is None else
+                                     list(self.keys))
+            if rows is None:  # not plain CSV: the careful reader
+                found, offset = read_metrics(path, entry.offset)
+                new = _from_dicts(found, None if self.keys is None else frozenset(self.keys))
+            else:
+                new = group_rows(rows)
+            for key, series in new.items():
+                entry.series[key] = merge(entry.series.get(key), series)
+            entry.offset = offset
+            entry.head = head[:min(_HEAD, offset)]
+            self.bytes_read += offset - before
+            if offset > before:
+                self._save(path, entry)
+        self._entries[path] = entry
+        return entry.series
+
+
+# ----------------------------------------------------------------------------- run records
+
+
+@dataclass
+class RunRecord:
+    """One run folder and what the report says about it."""
+
+    run: RunDir
+    spec: RunSpec | None
+    state: RunState
+    metrics: dict[str, Series]
+    sweep: str = ""
+    job_id: str = ""
+
+    @property
+    def main_key(self) -> str:
+        return "prior_loss" if self.run.stage == "prior" else "distance"
+
+    @property
+    def label(self) -> str:
+        return f"{self.run.name}.{self.run.signature}"
+
+    @property
+    def budget(self) -> int | None:
+        if self.spec is None:
+            return self.state.max_steps or None
+        return self.spec.prior.max_steps if self.run.stage == "prior" else self.spec.phase.max_steps
+
+    @property
+    def steps_done(self) -> int:
+        series = self.metrics.get(self.main_key)
+        logged = int(series.step[-1]) if series is not None and len(series) else 0
+        return max(self.state.step, logged)
+
+    @property
+    def final_distance(self) -> float | None:
+        series = self.metrics.get("distance")
+        return series.last if series is not None else None
+
+    @property
+    def kept_size(self) -> int | None:
+        """Latent dimensions kept at 95 % fidelity (last validation), else the cropped size."""
+        series = self.metrics.get("fidelity_95")
+        if series is not None and len(series):
+            return int(round(series.value[-1]))
+        if self.spec is not None and self.spec.model.cropped_latent_size:
+            return self.spec.model.cropped_latent_size
+        return None
+
+    @property
+    def wall_s(self) -> float:
+        """Time spent running: the span of logged rows without queue waits between jobs."""
+        series = self.metrics.get(self.main_key)
+        if series is None or len(series) < 2:
+            if self.state.started and self.state.updated > self.state.started:
+                return self.state.updated - self.state.started
+            return 0.0
+        gaps = np.diff(np.sort(series.time))
+        limit = max(QUEUE_GAP_S, 20.0 * float(np.median(gaps)))
+        return float(gaps[gaps <= limit].sum())
+
+    @property
+    def gpus(self) -> int:
+        return self.spec.cluster.gpus_per_node if self.spec is not None else 0
+
+    @property
+    def gpu_hours(self) -> float:
+        return self.wall_s / 3600.0 * self.gpus
+
+
+def _scan(folder: Path) -> list[Path]:
+    if (folder / "run.json").is_file():
+        return [folder]
+    base = folder / "runs" if (folder / "runs").is_dir() else folder
+    return sorted(p.parent for p in base.glob("*/run.json"))
+
+
+def sweep_runs(ref: str | Path) -> tuple[str, list[tuple[Path, str]]]:
+    """A sweep reference -> (label, [(run folder, job id)]).
+
+    A reference is what `Manifest.load` takes (sweep id, sweep folder, manifest.json,
+    `latest`), or a run folder, or a folder of run folders (a storage root or its runs/).
+    """
+    path = Path(ref)
+    if path.is_dir() and not (path / "manifest.json").is_file():
+        runs = _scan(path)
+        if not runs:
+            raise FileNotFoundError(f"{path}: no run folders (no */run.json) and no manifest.json")
+        return path.name, [(p, "") for p in runs]
+    from ravejobs.manifest import Manifest
+
+    manifest = Manifest.load(str(ref))
+    return manifest.sweep_id, [(Path(r.path), r.job_id) for r in manifest.runs]
+
+
+def load_record(path: Path, cache: MetricsCache, sweep: str = "", job_id: str = "") -> RunRecord:
+    """Read one run folder; a run whose job has not created it yet is reported as pending."""
+    run = RunDir.open(path)
+    try:
+        spec: RunSpec | None = run.spec()
+    except (OSError, KeyError, TypeError, ValueError):
+        spec = None
+    return RunRecord(run=run, spec=spec, state=run.state(), metrics=cache.read(run.metrics_file),
+                     sweep=sweep, job_id=job_id)
+
+
+def collect(refs: Iterable[str | Path], cache: MetricsCache | None = None,
+            stages: tuple[str, ...] = ("train", "prior")) -> list[RunRecord]:
+    """Every run of the given sweeps at these stages, once each, in sweep order."""
+    cache = cache or MetricsCache()
+    records: list[RunRecord] = []
+    seen: set[Path] = set()
+    for ref in refs:
+        label, runs = sweep_runs(ref)
+        for path, job_id in runs:
+            if path.resolve() in seen or not (path / "run.json").is_file():
+                continue
+            seen.add(path.resolve())
+            record = load_record(path, cache, label, job_id)
+            if record.run.stage in stages:
+                records.append(record)
+    return records
