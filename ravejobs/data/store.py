@@ -92,7 +92,7 @@ class PackedStore:
 
     def signal(self, i: int) -> np.ndarray:
         """Entry `i` as float32 in [-1, 1)."""
-        e = self.files[i]
+        e = self.index["entries"][i]
         return self.data[e["offset"]:e["offset"] + e["length"]].astype(np.float32) * SCALE
 
     def verify(self) -> bool:
