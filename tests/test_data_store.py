@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,9 @@ def test_sampler_is_deterministic_per_seed_and_step(tmp_path: Path) -> None:
     np.testing.assert_array_equal(x, b.batch(7, 8))
     assert not np.array_equal(x, a.batch(8, 8))
     assert not np.array_equal(x, WindowSampler(store, 1024, seed=2).batch(7, 8))
+    clone = pickle.loads(pickle.dumps(a))  # as a DataLoader worker receives it
+    np.testing.assert_array_equal(clone.batch(7, 8), x)
+    assert len(pickle.dumps(a)) < store.nbytes / 10
     v1 = a.val_batches(2, 4)
     v2 = WindowSampler(store, 1024, seed=9).val_batches(2, 4)
     for p, q in zip(v1, v2, strict=True):

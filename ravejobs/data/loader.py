@@ -52,6 +52,15 @@ class WindowSampler:
         self.cum = np.cumsum(self.counts)
         self.num_windows = int(self.cum[-1])
 
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        state.pop("data")  # the store reopens its memory map; samples are never pickled
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self.data = self.store.data
+
     @property
     def regions(self) -> list[tuple[int, int]]:
         """(start, end) sample ranges this split draws from."""

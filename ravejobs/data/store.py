@@ -76,6 +76,13 @@ class PackedStore:
         else:
             self.data = np.zeros(0, DTYPE)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the path, not the samples: DataLoader workers reopen the memory map."""
+        return {"path": str(self.path)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"])  # type: ignore[misc]
+
     sr = property(lambda self: int(self.index["sr"]))
     num_samples = property(lambda self: int(self.index["num_samples"]))
     duration_s = property(lambda self: self.num_samples / self.sr)
