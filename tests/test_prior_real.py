@@ -1,0 +1,75 @@
+"""The prior on a real tiny RAVE trained here: encode, train, sample, decode; refuse VAEs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from compose import compose_spec
+from test_train_helpers import BASE, corpus, train  # noqa: F401
+
+from ravejobs.model import checkpoints, load_trained
+from ravejobs.prior.latents import LatentStore
+from ravejobs.prior.model import load_prior, sample
+from ravejobs.rundir import RunDir
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, corpus):  # noqa: F811
+    """(spec, model run, prior run): a tiny two-phase RAVE, trained once for the module."""
+    raw, packed = corpus
+    root = tmp_path_factory.mktemp("real prior $root")
+    overrides = [o for o in BASE if not o.startswith("prior=")]
+    spec = compose_spec([*overrides, "prior=demo", "prior.max_steps=4", "prior.n_frames=24",
+                         f"dataset.raw='{raw}'", f"dataset.packed='{packed}'",
+                         f"storage.root='{root}'"])
+    model_run, prior_run = RunDir.for_spec(spec, "train"), RunDir.for_spec(spec, "prior")
+    model_run.create(spec)
+    prior_run.create(spec)
+    train(model_run)
+    return spec, model_run, prior_run
+
+
+def test_prior_of_a_real_model_samples_audio_of_the_right_length_and_rate(trained):
+    from ravejobs.jobs.prior import PriorJob
+
+    spec, model_run, prior_run = trained
+    rave = load_trained(model_run)
+    assert rave.phase == "gan"
+    summary = PriorJob(str(prior_run.path))()
+    assert summary["steps"] == 4 and summary["model_checkpoint"] == str(rave.checkpoint_path)
+
+    store = LatentStore(prior_run.path / "latents")
+    assert store.meta.model.checkpoint == str(rave.checkpoint_path)
+    assert store.meta.model.step == rave.step == spec.phase.max_steps
+    assert store.meta.model.signature == model_run.signature
+    assert store.latent_size == rave.latent_size and store.meta.hop == rave.hop
+    # the store holds what the model's encoder gives for the corpus (first chunk, first file)
+    from ravejobs.data.store import PackedStore
+
+    audio = torch.from_numpy(PackedStore(spec.dataset.packed).signal(0)[:spec.model.n_signal])
+    direct = rave.encode(audio.reshape(1, 1, -1))[0].T.numpy()
+    assert torch.allclose(torch.from_numpy(store.z[:len(direct)].copy()),
+                          torch.from_numpy(direct), atol=1e-4)
+    state = json.loads(prior_run.state_file.read_text())
+    assert state["extra"]["model"]["checkpoint"] == str(rave.checkpoint_path)
+
+    prior = load_prior(prior_run.path / "prior.pt")
+    z = sample(prior, 20, temperature=0.8, generator=torch.Generator().manual_seed(0))
+    assert z.shape == (1, rave.latent_size, 20)
+    out = rave.decode(z)
+    assert out.shape == (1, 1, 20 * rave.hop) and rave.sr == spec.dataset.sr == 16000
+    assert torch.isfinite(out).all()
+
+
+def test_a_model_stopped_in_the_vae_phase_is_refused(trained):
+    from ravejobs.jobs.prior import PriorJob, PriorRefused
+
+    spec, model_run, prior_run = trained
+    for path in model_run.checkpoints.glob("*.ckpt"):   # keep only the state at warmup
+        if path.name != checkpoints.PHASE_END:
+            path.unlink()
+    assert load_trained(model_run).phase == "vae"
+    with pytest.raises(PriorRefused, match=r"phase 'vae', before the adversarial phase"):
+        PriorJob(str(prior_run.path))()
