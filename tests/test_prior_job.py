@@ -131,3 +131,14 @@ def test_missing_model_run_is_refused(runs):
     shutil.rmtree(model_run.path)
     with pytest.raises(PriorRefused, match="stage=train"):
         PriorJob(str(prior_run.path))()
+
+
+def test_command_line_names_a_folder_that_is_not_a_run(tmp_path):
+    import subprocess
+    import sys
+
+    folder = tmp_path / "not a 'run' $dir"
+    folder.mkdir()
+    done = subprocess.run([sys.executable, "-m", "ravejobs.jobs.prior", str(folder)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and f"{folder}: not a run folder" in done.stderr

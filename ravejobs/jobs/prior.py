@@ -209,7 +209,16 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m ravejobs.jobs.prior RUN_DIR", file=sys.stderr)
         return 2
-    PriorJob(str(Path(args[0])))()
+    run_dir = Path(args[0])
+    if not (run_dir / "run.json").is_file():
+        print(f"{run_dir}: not a run folder (no run.json); give a 04-TP-… folder under "
+              "<storage.root>/runs", file=sys.stderr)
+        return 2
+    try:
+        PriorJob(str(run_dir))()
+    except PriorRefused as err:
+        print(f"prior refused: {err}", file=sys.stderr)
+        return 1
     return 0
 
 
