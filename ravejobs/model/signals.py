@@ -1,0 +1,70 @@
+"""Deliver stop/requeue signals only between training steps.
+
+submitit's SIGUSR2 handler checkpoints and exits on the spot; arriving in the middle of a step it
+would save half-updated weights. The brief's idea was to block SIGUSR2 with pthread_sigmask
+during a step; that only blocks it for the main thread, and the kernel then hands the signal to
+any other thread (torch's intra-op pool, data workers), after which CPython runs the Python
+handler in the main thread mid-step anyway. So instead every watched signal gets a small handler
+that, inside a step, only records the signal; `leave_step()` then calls the original handler
+(submitit's, or ours) at the step boundary. Outside a step the original runs at once.
+
+SIGTERM and SIGINT are only taken when nobody else handles them (a run by hand): they ask the
+session to save and stop after the current step instead of killing it mid-write.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+Handler = Callable[[int, FrameType | None], Any]
+
+
+class StepBoundarySignals:
+    def __init__(self, on_stop: Callable[[str], None]):
+        self.on_stop = on_stop
+        self.in_step = False
+        self.pending: list[int] = []
+        self.saved: dict[int, Any] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set from the main thread
+        for sig in (signal.SIGUSR2, signal.SIGTERM, signal.SIGINT):
+            current = signal.getsignal(sig)
+            if sig == signal.SIGUSR2 and not callable(current):
+                continue  # nobody asked for USR2 (not under submitit): leave the default
+            if sig != signal.SIGUSR2 and current not in (signal.SIG_DFL,
+                                                         signal.default_int_handler):
+                continue  # submitit (or someone) owns it
+            self.saved[sig] = current
+            signal.signal(sig, self._handle)
+
+    def uninstall(self) -> None:
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+        self.saved.clear()
+
+    def _original(self, sig: int) -> Handler:
+        if sig == signal.SIGUSR2:
+            return self.saved[sig]
+        return lambda s, f: self.on_stop(f"stopped by {signal.Signals(s).name}")
+
+    def _handle(self, sig: int, frame: FrameType | None) -> None:
+        if self.in_step:
+            self.pending.append(sig)
+        else:
+            self._original(sig)(sig, frame)
+
+    def enter_step(self) -> None:
+        self.in_step = True
+
+    def leave_step(self) -> None:
+        """Call at a step boundary: runs the handlers of signals that arrived during the step."""
+        self.in_step = False
+        while self.pending:
+            sig = self.pending.pop(0)
+            self._original(sig)(sig, None)

@@ -1,0 +1,64 @@
+"""A trained model as the prior and export stages see it: PCA-projected, cropped latents.
+
+Kept dimensions: `cropped_latent_size` when set; otherwise the fidelity size at 0.95 of the
+variance rounded up to a power of two (upstream's export rule), at most the encoder's size.
+Before any PCA was fitted (no validation yet) the projection is the identity and every
+dimension is kept.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ravejobs.config import RunSpec
+from ravejobs.model import checkpoints
+from ravejobs.model.module import RAVE
+from ravejobs.rundir import RunDir
+
+
+def kept_dimensions(model: RAVE) -> int:
+    if model.cfg.cropped_latent_size:
+        return model.kept
+    if not model.fidelity.computed:
+        return model.kept
+    size = model.fidelity.size(0.95)
+    return min(model.kept, 1 << (size - 1).bit_length())
+
+
+class TrainedRAVE(nn.Module):
+    def __init__(self, model: RAVE, checkpoint_path: Path, step: int, phase: str):
+        super().__init__()
+        self.model = model.eval()
+        self.checkpoint_path, self.step, self.phase = checkpoint_path, step, phase
+        self.sr = model.cfg.sr
+        self.hop = model.cfg.hop
+        self.latent_size = kept_dimensions(model)
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B,1,T) audio -> (B, latent_size, T / hop) PCA coordinates of the latent means."""
+        return self.model.fidelity.project(self.model.encode(x))[:, : self.latent_size]
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, latent_size, frames) -> (B,1,frames*hop); dropped PCA axes are set to their mean."""
+        return self.model.decode(self.model.fidelity.unproject(z), add_noise=True)
+
+
+def load_trained(run: RunDir, device: str = "cpu") -> TrainedRAVE:
+    """The newest valid checkpoint of a train run folder, ready to encode and decode."""
+    found = checkpoints.newest_valid(run.checkpoints)
+    if found is None:
+        raise FileNotFoundError(f"{run.checkpoints}: no loadable checkpoint; train {run.name} "
+                                f"first")
+    path, _ = found
+    ckpt = checkpoints.read(path, lazy=False)
+    assert ckpt is not None
+    spec = RunSpec.from_dict(ckpt["spec"])
+    model = RAVE(spec.model, spec.phase.warmup, spec.kl, spec.seed)
+    model.load_state_dict(ckpt["state_dict"])
+    model.step = ckpt["step"]
+    return TrainedRAVE(model, path, ckpt["step"], ckpt["phase"]).to(device)
