@@ -61,7 +61,7 @@ def print_summary(records: list[RunRecord], target: Path) -> None:
     index = [COLUMNS.index(c) for c in columns]
     for row in rows(records):
         table.add_row(*(COLUMNS[i].text(row[i]) for i in index))
-    console = Console()
+    console = Console(width=None if Console().is_terminal else 160)
     console.print(table)
     console.print(f"wrote {target}")
 

@@ -177,7 +177,7 @@ class MetricsCache:
 # ----------------------------------------------------------------------------- run records
 
 
-@dataclass
+@dataclass(eq=False)
 class RunRecord:
     """One run folder and what the report says about it."""
 

@@ -1,0 +1,77 @@
+"""Shared pieces for the report and status tests: real run folders with composed RunSpecs.
+
+Specs come from the real Hydra configs (tests/compose.py) with RAVEJOBS_ROOT pointing at a
+temporary folder; metrics are written by the real MetricsWriter, with chosen timestamps so
+curves and wall times are known.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ravejobs.config import RunSpec
+from ravejobs.metrics import MetricsWriter
+from ravejobs.rundir import RunDir
+
+T0 = 1_764_000_000.0
+
+
+def spec_at(root: Path, *overrides: str) -> RunSpec:
+    """A composed RunSpec whose storage root is `root`."""
+    from compose import compose_spec
+
+    old = os.environ.get("RAVEJOBS_ROOT")
+    os.environ["RAVEJOBS_ROOT"] = str(root)
+    try:
+        return compose_spec(["dataset=demo", *overrides])
+    finally:
+        if old is None:
+            os.environ.pop("RAVEJOBS_ROOT", None)
+        else:
+            os.environ["RAVEJOBS_ROOT"] = old
+
+
+def train_run(spec: RunSpec, steps: int | None = None, every: int = 2, dt: float = 3.0,
+              status: str = "finished", start: float = T0, gap_after: int | None = None,
+              gap_s: float = 0.0, final: float = 1.0) -> RunDir:
+    """A train run folder with distance (falling to about `final`), fidelity and phase rows.
+
+    `gap_after`: a step after which the clock jumps by `gap_s` (a requeued job's queue wait).
+    """
+    run = RunDir.for_spec(spec, "train")
+    run.create(spec)
+    steps = spec.phase.max_steps if steps is None else steps
+    writer = MetricsWriter(run.metrics_file)
+    clock = start
+    for step in range(every, steps + 1, every):
+        clock += dt * every
+        if gap_after is not None and step == gap_after + every:
+            clock += gap_s
+        values = {"distance": final + 5.0 * np.exp(-step / 20.0), "beta": spec.kl.beta_at(step),
+                  "phase": float(step > spec.phase.warmup), "steps_per_s": 1.0 / dt}
+        if step % 10 == 0:
+            values.update({"validation": values["distance"] * 1.1, "fidelity_95": 5.0})
+        writer.log(step, values, when=clock)
+    writer.close()
+    phase = "gan" if steps > spec.phase.warmup else "vae"
+    run.update_state(status=status, stage="train", phase=phase, step=steps,
+                     max_steps=spec.phase.max_steps, started=start)
+    return run
+
+
+def prior_run(spec: RunSpec, steps: int | None = None, status: str = "finished") -> RunDir:
+    run = RunDir.for_spec(spec, "prior")
+    run.create(spec)
+    steps = spec.prior.max_steps if steps is None else steps
+    writer = MetricsWriter(run.metrics_file)
+    for step in range(1, steps + 1):
+        writer.log(step, {"prior_loss": 3.0 / step, "steps_per_s": 2.0}, when=T0 + 2 * step)
+        if step % 10 == 0:
+            writer.log(step, {"prior_val_loss": 3.5 / step}, when=T0 + 2 * step)
+    writer.close()
+    run.update_state(status=status, stage="prior", phase="prior", step=steps,
+                     max_steps=spec.prior.max_steps, started=T0)
+    return run
