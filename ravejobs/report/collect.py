@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ravejobs.atomic import atomic_write
 from ravejobs.config import RunSpec
 from ravejobs.metrics import read_metrics
 from ravejobs.report.fastcsv import Rows, read_rows
@@ -139,7 +139,13 @@ class MetricsCache:
         arrays = {"meta": np.array(json.dumps(meta))}
         for i, s in enumerate(entry.series.values()):
             arrays.update({f"s{i}_step": s.step, f"s{i}_time": s.time, f"s{i}_value": s.value})
-        atomic_write(self._cache_file(path), lambda fh: np.savez(fh, **arrays))
+        # Renamed into place but not fsynced: a cache lost in a crash only costs a re-read.
+        target = self._cache_file(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".tmp-{target.name}.{os.getpid()}")
+        with tmp.open("wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, target)
 
     def read(self, path: str | Path) -> dict[str, Series]:
         """All series of the file at `path` so far ({} if it does not exist yet)."""

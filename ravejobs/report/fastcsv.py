@@ -167,17 +167,21 @@ def _key_codes(words: np.ndarray, start: np.ndarray, end: np.ndarray, data: np.n
     code = np.full(len(end), -1, dtype=np.int32)
     if wanted is not None:
         length = end - start
-        last8 = words[end + 8]
+        by_length: dict[int, list[tuple[int, bytes]]] = {}
         for i, key in enumerate(wanted):
             raw = key.encode()
-            if len(raw) > W or not raw:
-                continue
-            pad = np.frombuffer(bytes(W - len(raw)) + raw, dtype="<u8")
-            keep = _TOP[min(len(raw), 8)]
-            hit = np.flatnonzero(((last8 & keep) == pad[1]) & (length == len(raw)))
-            if len(raw) > 8:
-                hit = hit[(words[end[hit]] & _TOP[len(raw) - 8]) == pad[0]]
-            code[hit] = i
+            if 0 < len(raw) <= W:
+                by_length.setdefault(len(raw), []).append((i, raw))
+        for n, group in by_length.items():
+            rows = np.flatnonzero(length == n)    # few lengths: compare words on those rows only
+            last8 = words[end[rows] + 8] & _TOP[min(n, 8)]
+            first8 = words[end[rows]] & _TOP[n - 8] if n > 8 else None
+            for i, raw in group:
+                pad = np.frombuffer(bytes(W - n) + raw, dtype="<u8")
+                hit = last8 == pad[1]
+                if first8 is not None:
+                    hit &= first8 == pad[0]
+                code[rows[hit]] = i
         return list(wanted), code
     length, hi, lo = _key_words(words, start, end)
     keys: list[str] = []
@@ -247,16 +251,18 @@ def parse_buffer(pbuf: np.ndarray, wanted: list[str] | None = None) -> Rows | No
         return _empty(list(wanted or []))
     # One pass finds newlines and commas together: both sort below every other byte but
     # space, '!', '"', '#'...'+', which are filtered out (and a quote means real CSV).
+    if buf[-1] != 10:
+        return None
     seps = np.flatnonzero(buf <= 44)
     kinds = buf[seps]
-    plain = (kinds == 10) | (kinds == 44)
-    if (kinds == 34).any() or buf[-1] != 10:
-        return None
-    if not plain.all():
+    # the usual case, checked in one pass: every line is `,` `,` `,` `\n` (0x0A2C2C2C)
+    if len(kinds) % 4 or not (kinds.view("<u4") == 0x0A2C2C2C).all():
+        if (kinds == 34).any():
+            return None
+        plain = (kinds == 10) | (kinds == 44)
         seps, kinds = seps[plain], kinds[plain]
-    if len(seps) % 4 or not ((kinds[3::4] == 10).all() and (kinds[0::4] == 44).all()
-                             and (kinds[1::4] == 44).all() and (kinds[2::4] == 44).all()):
-        return None
+        if len(kinds) % 4 or not (kinds.view("<u4") == 0x0A2C2C2C).all():
+            return None
     table = seps.reshape(-1, 4)
     ends = table[:, 3]
     starts = np.empty_like(ends)

@@ -1,0 +1,205 @@
+"""`ravejobs status [SWEEP] [--watch SECONDS]`: where every run of a sweep stands.
+
+Reattaches from the sweep manifest (the launcher returned long ago), asks `sacct` about the
+jobs (state, requeues, elapsed, GPUs) on SLURM, and reads each run folder's state.json and the
+tail of its metrics.csv (incrementally, so `--watch` stays cheap). On `cluster=local` the run
+folders are the only source. A prior whose model failed can never start (its array task waits
+on `aftercorr`), so it is shown as blocked rather than pending.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ravejobs.report.collect import MetricsCache
+from ravejobs.rundir import RunDir, RunState
+
+PHASES = {"vae": "VAE", "gan": "GAN", "prior": "prior"}
+BLOCKED = "blocked (model failed)"
+STYLES = {"FAILED": "red", "failed": "red", "blocked": "red", "TIMEOUT": "red",
+          "OUT_OF_MEMORY": "red", "CANCELLED": "yellow", "COMPLETED": "green",
+          "finished": "green", "RUNNING": "cyan", "running": "cyan"}
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    name: str
+    signature: str
+    stage: str
+    state: str                  # SLURM state (with requeues) or the run folder's status
+    phase: str
+    step: int
+    budget: int
+    steps_per_s: float | None
+    checkpoint_age_s: float | None
+    elapsed_s: float
+    gpu_hours: float
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = max(0, int(seconds))
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+
+
+def _checkpoint_age(run: RunDir, state: RunState, now: float) -> float | None:
+    """Age of the checkpoint state.json names, else of the newest file in checkpoints/."""
+    candidates = [Path(state.checkpoint)] if state.checkpoint else []
+    if not candidates and run.checkpoints.is_dir():
+        candidates = [p for p in run.checkpoints.iterdir() if p.is_file()
+                      and not p.name.startswith(".tmp-")]
+    times = [p.stat().st_mtime for p in candidates if p.exists()]
+    return now - max(times) if times else None
+
+
+def _model_failed(run: RunDir) -> bool:
+    """For a prior run: did the model it needs fail?"""
+    try:
+        model = RunDir.for_spec(run.spec(), "train")
+    except (OSError, KeyError, TypeError, ValueError):
+        return False
+    return model.state().status == "failed" if model.state_file.exists() else False
+
+
+def _slurm_state(record: Any) -> str:
+    text = record.state
+    if record.restarts:
+        text += f" ({record.restarts} requeue{'s' if record.restarts > 1 else ''})"
+    return text
+
+
+def status_row(path: Path, job_id: str, records: dict[str, Any], cache: MetricsCache,
+               now: float) -> StatusRow:
+    """One run's row: SLURM record if there is one, else its state.json."""
+    run = RunDir.open(path)
+    state = run.state()
+    record = records.get(job_id) if job_id else None
+    try:
+        spec = run.spec()
+        gpus = spec.cluster.gpus_per_node
+        budget = spec.prior.max_steps if run.stage == "prior" else spec.phase.max_steps
+    except (OSError, KeyError, TypeError, ValueError):
+        gpus, budget = 0, 0
+    budget = state.max_steps or budget
+    if record is not None:
+        shown = _slurm_state(record)
+        elapsed = record.wall_s
+        gpu_hours = record.gpu_hours if record.gpus else elapsed / 3600 * gpus
+    else:
+        shown = state.status
+        end = now if state.status in ("running", "submitted") else state.updated
+        elapsed = max(0.0, end - state.started) if state.started else 0.0
+        gpu_hours = elapsed / 3600 * gpus
+    phase = PHASES.get(state.phase, state.phase or "—")
+    if run.stage == "prior":
+        phase = "prior"
+        if state.status not in ("finished", "running") and _model_failed(run):
+            shown, phase = BLOCKED, "—"
+    sps = cache.read(run.metrics_file).get("steps_per_s")
+    return StatusRow(
+        name=run.name, signature=run.signature, stage=run.stage, state=shown, phase=phase,
+        step=state.step, budget=budget, steps_per_s=sps.last if sps is not None else None,
+        checkpoint_age_s=_checkpoint_age(run, state, now), elapsed_s=elapsed,
+        gpu_hours=gpu_hours)
+
+
+def sweep_status(manifest: Any, cache: MetricsCache, records: dict[str, Any] | None = None,
+                 now: float | None = None) -> list[StatusRow]:
+    """Rows for every run of the manifest whose folder exists; `records` from sacct."""
+    now = time.time() if now is None else now
+    rows = []
+    for run in manifest.runs:
+        if (Path(run.path) / "run.json").is_file():
+            rows.append(status_row(Path(run.path), run.job_id, records or {}, cache, now))
+    return rows
+
+
+def fetch_records(manifest: Any) -> tuple[dict[str, Any], str]:
+    """sacct records of the manifest's jobs on SLURM; ({}, why) when there are none."""
+    if manifest.executor != "slurm":
+        return {}, ""
+    ids = [r.job_id for r in manifest.runs if r.job_id]
+    if not ids:
+        return {}, "no job ids in the manifest yet"
+    from ravejobs import slurm
+
+    try:
+        return slurm.sacct(ids), ""
+    except (slurm.SlurmError, OSError) as err:
+        return {}, f"sacct failed, showing run folders only: {err}"
+
+
+def render(manifest: Any, rows: list[StatusRow], note: str = "") -> Any:
+    from rich.table import Table
+
+    from ravejobs.slurm import format_duration
+
+    title = f"{manifest.sweep_id} on {manifest.cluster} ({manifest.executor})"
+    table = Table(title=title, caption=note or None)
+    for header, right in (("run", False), ("signature", False), ("stage", False),
+                          ("state", False), ("phase", False), ("step / budget", True),
+                          ("steps/s", True), ("checkpoint age", True), ("elapsed", True),
+                          ("GPU-h", True)):
+        table.add_column(header, justify="right" if right else "left")
+    for r in rows:
+        style = STYLES.get(r.state.split(" (")[0])
+        table.add_row(
+            r.name, r.signature, r.stage, f"[{style}]{r.state}[/]" if style else r.state,
+            r.phase, f"{r.step:,} / {r.budget:,}",
+            "—" if r.steps_per_s is None else f"{r.steps_per_s:.2f}",
+            _age(r.checkpoint_age_s), format_duration(r.elapsed_s), f"{r.gpu_hours:.2f}")
+    return table
+
+
+def load_manifest(ref: str | None) -> Any:
+    from ravejobs.manifest import Manifest
+
+    return Manifest.load(ref or "latest")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    if args.watch < 0:
+        raise ValueError(f"--watch {args.watch}: give a positive number of seconds")
+    cache = MetricsCache(keys=("steps_per_s",))
+    console = Console()
+
+    def table() -> Any:
+        manifest = load_manifest(args.sweep)
+        records, note = fetch_records(manifest)
+        return render(manifest, sweep_status(manifest, cache, records), note)
+
+    if not args.watch:
+        console.print(table())
+        return 0
+    from rich.live import Live
+
+    try:
+        with Live(table(), console=console, auto_refresh=False) as live:
+            while True:
+                time.sleep(args.watch)
+                live.update(table(), refresh=True)
+    except KeyboardInterrupt:
+        return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "status", help="where every run of a sweep stands (SLURM state, phase, step, GPU-h)",
+        description="Reattach to a sweep from its manifest and show one row per run. SWEEP: a "
+                    "sweep id, sweep folder or manifest.json; default: the newest sweep under "
+                    "$RAVEJOBS_ROOT/sweeps.")
+    p.add_argument("sweep", nargs="?", default=None, metavar="SWEEP")
+    p.add_argument("--watch", type=float, default=0.0, metavar="SECONDS",
+                   help="redraw every SECONDS until Ctrl-C")
+    p.set_defaults(func=_run)

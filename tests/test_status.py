@@ -1,0 +1,111 @@
+"""`ravejobs status`: rows from real run folders and manifests, locally and on the test SLURM."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from test_report_helpers import T0, prior_run, spec_at, train_run
+
+from ravejobs.cli import main
+from ravejobs.manifest import Manifest, ManifestRun
+from ravejobs.report.collect import MetricsCache
+from ravejobs.rundir import RunDir
+from ravejobs.slurm import JobRecord
+from ravejobs.status import BLOCKED, _slurm_state, sweep_status
+
+
+def manifest_for(root, runs: list[RunDir], executor: str = "local", job_ids=None,
+                 sweep_id: str = "sweep-test") -> Manifest:
+    m = Manifest(sweep_id=sweep_id, root=str(root), cluster="local", executor=executor)
+    for i, run in enumerate(runs):
+        m.add_run(ManifestRun(run.name, run.signature, run.stage, str(run.path),
+                              (job_ids or {}).get(i, "")))
+    m.save()
+    return m
+
+
+@pytest.fixture(scope="module")
+def local_sweep(tmp_path_factory):
+    """Two models (one failed at step 24) and their priors; one more model still running."""
+    root = tmp_path_factory.mktemp("status") / "root $ 'x'"
+    ok, bad, live = (spec_at(root, f"phase.warmup={w}") for w in (20, 30, 40))
+    runs = [train_run(ok), prior_run(ok)]
+    failed = train_run(bad, steps=24, status="failed")
+    runs += [failed, RunDir.for_spec(bad, "prior")]
+    runs[-1].create(bad)                      # the prior was planned, never started
+    running = train_run(live, steps=30, status="running", start=time.time() - 90, dt=1.0)
+    (running.checkpoints / "last.ckpt").write_bytes(b"x")
+    os.utime(running.checkpoints / "last.ckpt", (time.time() - 125, time.time() - 125))
+    runs.append(running)
+    return root, runs, manifest_for(root, runs)
+
+
+def test_local_rows_follow_the_run_folders(local_sweep):
+    root, runs, manifest = local_sweep
+    rows = {(r.stage, r.signature): r for r in sweep_status(Manifest.load(manifest.folder),
+                                                            MetricsCache(("steps_per_s",)))}
+    assert len(rows) == 5
+    model_ok = rows[("train", runs[0].signature)]
+    assert (model_ok.state, model_ok.phase, model_ok.step, model_ok.budget) == (
+        "finished", "GAN", 60, 60)
+    assert model_ok.steps_per_s == pytest.approx(1 / 3.0, rel=1e-5)
+    assert rows[("prior", runs[1].signature)].phase == "prior"
+    failed = rows[("train", runs[2].signature)]
+    assert (failed.state, failed.phase, failed.step) == ("failed", "VAE", 24)
+    blocked = rows[("prior", runs[3].signature)]
+    assert blocked.state == BLOCKED
+    live = rows[("train", runs[4].signature)]
+    assert live.state == "running" and live.step == 30 and live.budget == 80
+    assert live.checkpoint_age_s == pytest.approx(125, abs=30)
+    assert 85 <= live.elapsed_s < 300 and live.gpu_hours == 0.0
+    assert model_ok.checkpoint_age_s is None
+
+
+def test_status_command_prints_every_run(local_sweep, capsys, monkeypatch):
+    root, runs, manifest = local_sweep
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["status", str(manifest.folder)]) == 0
+    out = capsys.readouterr().out
+    for run in runs:
+        assert run.signature in out
+    assert BLOCKED in out and "sweep-test" in out
+    # no SWEEP: the newest manifest under $RAVEJOBS_ROOT/sweeps
+    newer = manifest_for(root, runs[:1], sweep_id="sweep-newer")
+    monkeypatch.setenv("RAVEJOBS_ROOT", str(root))
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert newer.sweep_id in out and runs[2].signature not in out
+
+
+def test_unknown_sweep_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RAVEJOBS_ROOT", str(tmp_path))
+    assert main(["status", "sweep-nope"]) == 2
+    assert "sweep-nope" in capsys.readouterr().err
+
+
+def test_requeues_are_counted_in_the_state():
+    record = JobRecord(job_id="7_1", state="RUNNING", exit_code="0:0", elapsed_s=60.0,
+                       wall_s=3600.0, total_cpu_s=0.0, alloc_cpus=2, max_rss_bytes=None,
+                       req_mem_bytes=None, req_tres="", alloc_tres="gres/gpu=2", node="n",
+                       restarts=3)
+    assert _slurm_state(record) == "RUNNING (3 requeues)"
+
+
+@pytest.mark.slurm
+def test_slurm_rows_come_from_sacct(tmp_path, slurm_cluster, sbatch, wait_final):
+    root = tmp_path / "root"
+    ok, bad = (spec_at(root, f"phase.warmup={w}") for w in (20, 30))
+    runs = [train_run(ok, status="running"), train_run(bad, steps=10, status="running")]
+    ids = [sbatch("--wrap", "sleep 1", "-o", "/dev/null"),
+           sbatch("--wrap", "exit 3", "-o", "/dev/null")]
+    wait_final(ids, expect=2)
+    manifest = manifest_for(root, runs, executor="slurm", job_ids=dict(enumerate(ids)))
+    from ravejobs.status import fetch_records
+
+    records, note = fetch_records(manifest)
+    assert note == ""
+    rows = sweep_status(manifest, MetricsCache(("steps_per_s",)), records, now=T0)
+    assert [r.state for r in rows] == ["COMPLETED", "FAILED"]
+    assert rows[0].elapsed_s == records[ids[0]].wall_s
