@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ravejobs.report.collect import MetricsCache
+from ravejobs.report.collect import MetricsCache, active_seconds
 from ravejobs.rundir import RunDir, RunState
 
 PHASES = {"vae": "VAE", "gan": "GAN", "prior": "prior"}
@@ -79,7 +79,11 @@ def _slurm_state(record: Any) -> str:
 
 def status_row(path: Path, job_id: str, records: dict[str, Any], cache: MetricsCache,
                now: float) -> StatusRow:
-    """One run's row: SLURM record if there is one, else its state.json."""
+    """One run's row: SLURM record if there is one, else its state.json and metrics.
+
+    Elapsed without SLURM: the span of logged steps less queue waits (as the report counts
+    wall time), else from state.json's start to its last update (or now, while running).
+    """
     run = RunDir.open(path)
     state = run.state()
     record = records.get(job_id) if job_id else None
@@ -90,21 +94,24 @@ def status_row(path: Path, job_id: str, records: dict[str, Any], cache: MetricsC
     except (OSError, KeyError, TypeError, ValueError):
         gpus, budget = 0, 0
     budget = state.max_steps or budget
+    sps = cache.read(run.metrics_file).get("steps_per_s")
     if record is not None:
         shown = _slurm_state(record)
         elapsed = record.wall_s
         gpu_hours = record.gpu_hours if record.gpus else elapsed / 3600 * gpus
     else:
         shown = state.status
-        end = now if state.status in ("running", "submitted") else state.updated
-        elapsed = max(0.0, end - state.started) if state.started else 0.0
+        if sps is not None and len(sps) > 1:
+            elapsed = active_seconds(sps.time)
+        else:
+            end = now if state.status in ("running", "submitted") else state.updated
+            elapsed = max(0.0, end - state.started) if state.started else 0.0
         gpu_hours = elapsed / 3600 * gpus
     phase = PHASES.get(state.phase, state.phase or "—")
     if run.stage == "prior":
         phase = "prior"
         if state.status not in ("finished", "running") and _model_failed(run):
             shown, phase = BLOCKED, "—"
-    sps = cache.read(run.metrics_file).get("steps_per_s")
     return StatusRow(
         name=run.name, signature=run.signature, stage=run.stage, state=shown, phase=phase,
         step=state.step, budget=budget, steps_per_s=sps.last if sps is not None else None,

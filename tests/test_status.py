@@ -30,7 +30,7 @@ def manifest_for(root, runs: list[RunDir], executor: str = "local", job_ids=None
 def local_sweep(tmp_path_factory):
     """Two models (one failed at step 24) and their priors; one more model still running."""
     root = tmp_path_factory.mktemp("status") / "root $ 'x'"
-    ok, bad, live = (spec_at(root, f"phase.warmup={w}") for w in (20, 30, 40))
+    ok, bad, live, fresh = (spec_at(root, f"phase.warmup={w}") for w in (20, 30, 40, 50))
     runs = [train_run(ok), prior_run(ok)]
     failed = train_run(bad, steps=24, status="failed")
     runs += [failed, RunDir.for_spec(bad, "prior")]
@@ -39,6 +39,10 @@ def local_sweep(tmp_path_factory):
     (running.checkpoints / "last.ckpt").write_bytes(b"x")
     os.utime(running.checkpoints / "last.ckpt", (time.time() - 125, time.time() - 125))
     runs.append(running)
+    started = RunDir.for_spec(fresh, "train")  # running, nothing logged yet
+    started.create(fresh)
+    started.update_state(status="running", phase="vae", started=time.time() - 50)
+    runs.append(started)
     return root, runs, manifest_for(root, runs)
 
 
@@ -46,7 +50,7 @@ def test_local_rows_follow_the_run_folders(local_sweep):
     root, runs, manifest = local_sweep
     rows = {(r.stage, r.signature): r for r in sweep_status(Manifest.load(manifest.folder),
                                                             MetricsCache(("steps_per_s",)))}
-    assert len(rows) == 5
+    assert len(rows) == 6
     model_ok = rows[("train", runs[0].signature)]
     assert (model_ok.state, model_ok.phase, model_ok.step, model_ok.budget) == (
         "finished", "GAN", 60, 60)
@@ -59,7 +63,10 @@ def test_local_rows_follow_the_run_folders(local_sweep):
     live = rows[("train", runs[4].signature)]
     assert live.state == "running" and live.step == 30 and live.budget == 80
     assert live.checkpoint_age_s == pytest.approx(125, abs=30)
-    assert 85 <= live.elapsed_s < 300 and live.gpu_hours == 0.0
+    # elapsed: logged time (a row every 2 s), or since the start while nothing is logged
+    assert live.elapsed_s == pytest.approx(28.0) and live.gpu_hours == 0.0
+    assert model_ok.elapsed_s == pytest.approx(29 * 6.0)
+    assert 45 <= rows[("train", runs[5].signature)].elapsed_s < 200
     assert model_ok.checkpoint_age_s is None
 
 

@@ -44,6 +44,16 @@ class Series:
         return float(self.value[-1]) if len(self.value) else None
 
 
+def active_seconds(times: np.ndarray) -> float:
+    """Seconds spanned by logged rows, leaving out pauses longer than QUEUE_GAP_S (or 20 times
+    the usual interval): a requeued job's wait in the queue is not time spent running."""
+    if len(times) < 2:
+        return 0.0
+    gaps = np.diff(np.sort(times))
+    limit = max(QUEUE_GAP_S, 20.0 * float(np.median(gaps)))
+    return float(gaps[gaps <= limit].sum())
+
+
 def _dedupe(step: np.ndarray, time: np.ndarray, value: np.ndarray) -> Series:
     """Sort by step keeping the last row of each step (a resumed job repeats steps)."""
     if len(step) < 2 or bool((np.diff(step) > 0).all()):
@@ -237,9 +247,7 @@ class RunRecord:
             if self.state.started and self.state.updated > self.state.started:
                 return self.state.updated - self.state.started
             return 0.0
-        gaps = np.diff(np.sort(series.time))
-        limit = max(QUEUE_GAP_S, 20.0 * float(np.median(gaps)))
-        return float(gaps[gaps <= limit].sum())
+        return active_seconds(series.time)
 
     @property
     def gpus(self) -> int:
