@@ -300,6 +300,40 @@ def sacct(job_ids: Iterable[str]) -> dict[str, JobRecord]:
         out = _run(["sacct", "-P", "-n", "--duplicates", "-j", ",".join(chunk),
                     f"--format={','.join(FIELDS)}"])
         records.update(parse_sacct(out))
+    missing = [i for i in ids if not _covered(i, records)]
+    if missing:
+        # slurmctld hands new jobs to slurmdbd a few seconds late: a job submitted just now
+        # is in the queue (squeue) before sacct knows it.
+        queued = squeue()
+        records.update({k: r for k, r in queued.items()
+                        if any(k == i or k.startswith(f"{i}_") for i in missing)})
+    return records
+
+
+def _covered(job_id: str, records: dict[str, JobRecord]) -> bool:
+    return job_id in records or any(k.startswith(f"{job_id}_") for k in records)
+
+
+def squeue() -> dict[str, JobRecord]:
+    """This user's queued and running jobs from the controller, one record per array task."""
+    user = os.environ.get("USER") or getpass.getuser()
+    try:
+        out = _run(["squeue", "-h", "-r", "-u", user, "-o", "%i|%A|%T|%N|%C|%M"], timeout=20)
+    except SlurmError:
+        return {}
+    records: dict[str, JobRecord] = {}
+    for line in out.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) < 6:
+            continue
+        job_id, raw, state, node, cpus, elapsed = parts[:6]
+        seconds = parse_duration(elapsed) if ":" in elapsed else 0.0
+        records[job_id] = JobRecord(
+            job_id=job_id, raw_id=raw, state=state, exit_code="", elapsed_s=seconds,
+            wall_s=seconds, total_cpu_s=0.0, alloc_cpus=int(cpus) if cpus.isdigit() else 0,
+            max_rss_bytes=None, req_mem_bytes=None, req_tres="", alloc_tres="", node=node,
+            restarts=0,
+        )
     return records
 
 

@@ -137,9 +137,13 @@ fi
     assert lines[1].startswith("CPU Efficiency: ") and "core-walltime" in lines[1]
 
 
-def test_cancel_stops_a_pending_array(slurm_cluster, sbatch, wait_final, tmp_path):
+def test_just_submitted_array_is_seen_pending_then_cancelled(slurm_cluster, sbatch, wait_final,
+                                                              tmp_path):
     script = _script(tmp_path / "long.sh", "sleep 300\n")
     job = sbatch("--array=0-1", "--begin=now+1hour", "-o", "/dev/null", str(script))
+    # At once, before slurmdbd has the job: the launcher must still see it as queued.
+    seen = slurm.sacct([f"{job}_0", f"{job}_1"])
+    assert {k: r.state for k, r in seen.items()} == {f"{job}_0": "PENDING", f"{job}_1": "PENDING"}
     assert slurm.cancel([job]) == [job]
     records = wait_final([job], expect=1, timeout=30)
     assert {r.state for r in records.values()} == {"CANCELLED"}

@@ -1,0 +1,298 @@
+"""End to end on the real test cluster: `python launch.py -m ... cluster=testslurm`.
+
+One module-scoped fixture drives three sweeps at once (the machine is small, so waits overlap):
+
+- main: demo corpus, seeds 0 and 1, every stage. Train run 1's spec.json is broken right after
+  submission, so its model fails and `aftercorr` must cancel its prior (and export) only.
+- requeue: one train run with `cluster.time_min=1`, a budget sized from the main sweep's
+  measured step time so that it needs several time-limit cycles; it must end at exactly the
+  budget, under one job id, with no step trained twice.
+- split: three runs with `cluster.max_array_size=2`: each stage becomes two arrays whose
+  dependencies pair the right tasks; then `ravejobs cancel` stops it.
+
+Everything lives under a root whose path holds a space and a `$`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ravejobs import slurm
+from ravejobs.manifest import Manifest
+
+pytestmark = pytest.mark.slurm
+
+REPO = Path(__file__).resolve().parents[1]
+# Small and fast: 2048-sample windows, batch 2; the prior and export stay tiny too.
+FAST = ("model.n_signal=2048", "model.batch=2", "prior.max_steps=2", "train.log_every=1")
+HAS_EXPORT = (REPO / "ravejobs" / "jobs" / "export.py").is_file()
+
+
+def _launch(root: Path, *overrides: str, timeout: float = 120) -> tuple[str, str]:
+    """Run the launcher like a user; returns (sweep id, output)."""
+    env = {**os.environ, "RAVEJOBS_ROOT": str(root), "COLUMNS": "200"}
+    done = subprocess.run([sys.executable, "launch.py", "-m", *overrides], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    found = re.search(r"(sweep-[0-9a-f]{8})", out)
+    assert found, out
+    return found.group(1), out
+
+
+def _ravejobs(root: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "RAVEJOBS_ROOT": str(root), "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "ravejobs.cli", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def _manifest(root: Path, sid: str) -> Manifest:
+    return Manifest.load(root / "sweeps" / sid)
+
+
+def _runs(manifest: Manifest, stage: str) -> dict[int, object]:
+    """Runs of a stage by seed (from each run folder's spec.json)."""
+    out = {}
+    for run in manifest.runs:
+        if run.stage == stage:
+            out[json.loads((Path(run.path) / "spec.json").read_text())["seed"]] = run
+    return out
+
+
+def _ids(manifest: Manifest) -> list[str]:
+    return [r.job_id for r in manifest.runs if r.job_id]
+
+
+def _wait(manifest_ids, timeout: float, until=None) -> dict:
+    """Poll sacct until every job is final (or `until(records)` holds)."""
+    deadline = time.monotonic() + timeout
+    records: dict = {}
+    while time.monotonic() < deadline:
+        records = slurm.sacct(manifest_ids)
+        done = until(records) if until else (
+            all(i in records and records[i].final for i in manifest_ids))
+        if done:
+            return records
+        time.sleep(2)
+    raise AssertionError(f"not done after {timeout:.0f} s: "
+                         f"{ {k: (r.state, r.restarts) for k, r in records.items()} }")
+
+
+def _script(root: Path, sid: str, label: str) -> str:
+    scripts = sorted((root / "sweeps" / sid / "slurm" / label).glob("*_submission.sh"))
+    assert scripts, f"no sbatch script for {label}"
+    return scripts[-1].read_text()
+
+
+def _step_seconds(metrics: Path) -> float:
+    """Median wall seconds between consecutive logged steps (train.log_every=1)."""
+    times: dict[int, float] = {}
+    with metrics.open() as fh:
+        for row in csv.DictReader(fh):
+            times.setdefault(int(row["step"]), float(row["time"]))
+    steps = sorted(times)
+    gaps = sorted(times[b] - times[a] for a, b in zip(steps, steps[1:], strict=False) if b == a + 1)
+    assert gaps, f"{metrics}: not enough steps logged to time a step"
+    return gaps[len(gaps) // 2]
+
+
+@pytest.fixture(scope="module")
+def e2e(slurm_cluster, tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e") / "project space $USER"
+    state: dict = {"root": root, "sweeps": []}
+    try:
+        yield from _drive(root, state)
+    finally:  # leave no job behind, whatever failed
+        for sid in state["sweeps"]:
+            ids = _ids(_manifest(root, sid))
+            live = [i for i, r in slurm.sacct(ids).items() if not r.final]
+            if live:
+                slurm.cancel(live)
+
+
+def _drive(root: Path, state: dict):
+    main_args = ("dataset=demo", "seed=0,1", "cluster=testslurm", "cluster.array_parallelism=2",
+                 "phase.warmup=3", "phase.gan_steps=3", *FAST)
+    sid, out = _launch(root, *main_args)
+    state["sweeps"].append(sid)
+    state["main"], state["main_out"] = sid, out
+    manifest = _manifest(root, sid)
+    state["first_manifest"] = manifest
+    # Break model 1 before its train task can start (it waits for the prepare array).
+    broken = Path(_runs(manifest, "train")[1].path) / "spec.json"
+    state["broken_spec"] = broken.read_text()
+    broken.write_text("{ not json")
+
+    # Typed again while queued: nothing new is submitted.
+    sid_again, out_again = _launch(root, *main_args)
+    state["retype_out"] = out_again
+    state["retype_manifest"] = _manifest(root, sid_again)
+    assert sid_again == sid
+
+    # The split sweep, once the corpus is packed: submitted, checked, cancelled through the CLI.
+    prepare = [r for r in manifest.runs if r.stage == "prepare"]
+    _wait([r.job_id for r in prepare], 180)
+    split_sid, split_out = _launch(root, "dataset=demo", "seed=10,11,12", "cluster=testslurm",
+                                   "cluster.max_array_size=2", "phase.warmup=1",
+                                   "phase.gan_steps=1", *FAST)
+    state["sweeps"].append(split_sid)
+    state["split"] = split_sid
+    state["split_manifest"] = _manifest(root, split_sid)
+    state["cancel"] = _ravejobs(root, "cancel", split_sid)
+    state["split_records"] = _wait(_ids(state["split_manifest"]), 60)
+
+    # Time one step on the main sweep's healthy model, then size the requeue run from it.
+    train0 = _runs(manifest, "train")[0]
+    _wait([train0.job_id], 300)
+    step_s = _step_seconds(Path(train0.path) / "metrics.csv")
+    budget = int(min(3000, max(12, math.ceil(50.0 / step_s))))
+    state["budget"] = budget
+    rq_sid, _ = _launch(root, "dataset=demo", "seed=5", "stage=train", "cluster=testslurm",
+                        "cluster.time_min=1", "cluster.signal_delay_s=30",
+                        f"phase.warmup={budget // 2}", f"phase.gan_steps={budget - budget // 2}",
+                        *FAST)
+    state["sweeps"].append(rq_sid)
+    state["requeue"] = rq_sid
+    state["main_records"] = _wait(_ids(manifest), 300)
+    state["main_manifest"] = _manifest(root, sid)
+    state["requeue_records"] = _wait(_ids(_manifest(root, rq_sid)), 420)
+    yield state
+
+
+def test_one_array_per_stage_logs_by_job_and_task(e2e):
+    root, sid = e2e["root"], e2e["main"]
+    manifest = e2e["main_manifest"]
+    labels = [s["array"] for s in manifest.submissions]
+    assert labels == ["prepare", "train", "prior", "export"]
+    assert "#SBATCH --array=0-0%1" in _script(root, sid, "prepare")
+    for label in ("train", "prior", "export"):
+        assert "#SBATCH --array=0-1%2" in _script(root, sid, label)
+    records = e2e["main_records"]
+    train0 = _runs(manifest, "train")[0]
+    assert records[train0.job_id].state == "COMPLETED"
+    array, task = train0.job_id.split("_")
+    log = Path(train0.path) / "logs" / f"{array}_{task}.out"
+    text = log.read_text()
+    assert f"run        {train0.name}  signature {train0.signature}  stage train" in text
+    assert f"job        {train0.job_id} " in text
+    assert "exit       finished" in text and "steps      6 of 6" in text
+    state = json.loads((Path(train0.path) / "state.json").read_text())
+    assert (state["status"], state["step"]) == ("finished", 6)
+
+
+def test_prior_waits_aftercorr_and_failed_model_blocks_only_its_prior(e2e):
+    root, sid = e2e["root"], e2e["main"]
+    manifest = e2e["main_manifest"]
+    subs = {s["array"]: s for s in manifest.submissions}
+    assert f"--dependency=aftercorr:{subs['train']['job_id']}" in _script(root, sid, "prior")
+    assert f"--dependency=afterok:{subs['prepare']['job_id']}" in _script(root, sid, "train")
+    records = e2e["main_records"]
+    train, prior = _runs(manifest, "train"), _runs(manifest, "prior")
+    assert records[train[1].job_id].state == "FAILED"
+    assert records[prior[1].job_id].state == "CANCELLED"
+    assert records[train[0].job_id].state == "COMPLETED"
+    assert records[prior[0].job_id].state == "COMPLETED"
+    export = _runs(manifest, "export")
+    assert records[export[1].job_id].state == "CANCELLED"
+    if HAS_EXPORT:
+        assert records[export[0].job_id].state == "COMPLETED"
+
+
+def test_retyped_sweep_while_queued_submits_nothing(e2e):
+    first, again = e2e["first_manifest"], e2e["retype_manifest"]
+    assert "not resubmitted" in e2e["retype_out"]
+    assert again.submissions == first.submissions
+    assert {r.signature: r.job_id for r in again.runs} == {
+        r.signature: r.job_id for r in first.runs}
+    assert all(r.job_id for r in first.runs)
+
+
+def test_retyped_after_failure_resubmits_only_the_failed_chain_then_cancel(e2e):
+    root, sid = e2e["root"], e2e["main"]
+    manifest = _manifest(root, sid)
+    train = _runs(manifest, "train")
+    Path(train[1].path, "spec.json").write_text(e2e["broken_spec"])  # the fix
+    before = {r.signature: r.job_id for r in manifest.runs}
+    _, out = _launch(root, "dataset=demo", "seed=0,1", "cluster=testslurm",
+                     "cluster.array_parallelism=2", "phase.warmup=3", "phase.gan_steps=3", *FAST)
+    after = _manifest(root, sid)
+    changed = {r.stage for r in after.runs if r.job_id != before[r.signature]}
+    assert changed == {"train", "prior", "export"}
+    resubmitted = [r for r in after.runs if r.job_id != before[r.signature]]
+    seeds = {json.loads(Path(r.path, "spec.json").read_text())["seed"] for r in resubmitted}
+    assert seeds == {1} and len(resubmitted) == 3
+    assert all(s["tasks"] == 1 for s in after.submissions[4:])
+    # ravejobs cancel stops them; their run folders say so.
+    done = _ravejobs(root, "cancel", sid)
+    assert done.returncode == 0, done.stderr
+    records = _wait([r.job_id for r in resubmitted], 60)
+    assert {records[r.job_id].state for r in resubmitted} == {"CANCELLED"}
+    state = json.loads(Path(train[1].path, "state.json").read_text())
+    assert state["status"] == "failed" and "cancelled" in state["message"]
+
+
+def test_split_arrays_pair_the_right_tasks_and_cancel(e2e):
+    root, sid = e2e["root"], e2e["split"]
+    manifest = e2e["split_manifest"]
+    arrays = [s["array"] for s in manifest.submissions]
+    train_subs = [s for s in manifest.submissions if s["array"].startswith("train")]
+    prior_subs = [s for s in manifest.submissions if s["array"].startswith("prior")]
+    assert [s["tasks"] for s in train_subs] == [2, 1], arrays
+    assert [s["tasks"] for s in prior_subs] == [2, 1], arrays
+    # Prior run of seed s sits at the same index of the array that waits on s's train array.
+    train, prior = _runs(manifest, "train"), _runs(manifest, "prior")
+    for seed in (10, 11, 12):
+        t_array, t_task = train[seed].job_id.split("_")
+        p_array, p_task = prior[seed].job_id.split("_")
+        assert p_task == t_task
+        sub = next(s for s in prior_subs if s["job_id"] == p_array)
+        assert sub["after"] == t_array and sub["dependency"] == "aftercorr"
+        script = next((root / "sweeps" / sid / "slurm").glob(f"*/{p_array}_submission.sh"))
+        assert f"--dependency=aftercorr:{t_array}" in script.read_text()
+    assert e2e["cancel"].returncode == 0, e2e["cancel"].stderr
+    assert "cancelled" in e2e["cancel"].stdout
+    states = {r.state for r in e2e["split_records"].values()}
+    assert states <= {"CANCELLED", "COMPLETED"} and "CANCELLED" in states
+
+
+def test_time_limit_requeue_resumes_exactly(e2e):
+    root, sid, budget = e2e["root"], e2e["requeue"], e2e["budget"]
+    manifest = _manifest(root, sid)
+    (run,) = [r for r in manifest.runs if r.stage == "train"]
+    record = e2e["requeue_records"][run.job_id]
+    assert record.state == "COMPLETED"
+    assert record.restarts >= 1, f"budget {budget} finished within one job"
+    state = json.loads(Path(run.path, "state.json").read_text())
+    assert (state["status"], state["step"], state["job_id"]) == ("finished", budget, run.job_id)
+    # Every step logged once, 1..budget in order: none trained twice, none skipped.
+    with Path(run.path, "metrics.csv").open() as fh:
+        rows = [r for r in csv.DictReader(fh) if r["key"] == "loss_gen" or r["key"] == "distance"]
+    key = rows[0]["key"]
+    steps = [int(r["step"]) for r in rows if r["key"] == key]
+    assert steps == sorted(set(steps)) and steps[-1] == budget
+    log = (Path(run.path) / "logs" / f"{run.job_id}.out").read_text()
+    assert log.count("exit       requeued at time limit") == record.restarts
+    assert log.count("exit       finished") == 1
+    assert f"restart {record.restarts}" in log
+
+
+def test_status_reads_sacct(e2e):
+    if not (REPO / "ravejobs" / "status.py").is_file():
+        pytest.skip("ravejobs status is not written yet (ravejobs/status.py)")
+    root, sid = e2e["root"], e2e["requeue"]
+    done = _ravejobs(root, "status", sid)
+    assert done.returncode == 0, done.stderr
+    manifest = _manifest(root, sid)
+    (run,) = [r for r in manifest.runs if r.stage == "train"]
+    assert run.job_id in done.stdout
+    assert "COMPLETED" in done.stdout.upper() or "FINISHED" in done.stdout.upper()
