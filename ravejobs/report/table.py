@@ -107,18 +107,30 @@ def settings(record: RunRecord) -> dict[str, Any]:
     return identity(record.spec, record.run.stage)
 
 
-def config_diff(records: list[RunRecord]) -> tuple[list[str], list[list[Any]]]:
-    """Settings that differ between runs: (keys, one row of values per run, None if absent)."""
-    all_settings = [settings(r) for r in records]
+def _varying(all_settings: list[dict[str, Any]]) -> list[str]:
     keys: list[str] = []
     for s in all_settings:
         keys.extend(k for k in s if k not in keys)
-    varying = [k for k in keys
-               if len({repr(s.get(k, None)) for s in all_settings}) > 1]
+    return [k for k in keys if len({repr(s.get(k)) for s in all_settings}) > 1]
+
+
+def config_diff(records: list[RunRecord]) -> tuple[list[str], list[list[Any]]]:
+    """Settings that differ between runs: (keys, one row of values per run, None if absent).
+
+    Model settings are compared over every run (a prior inherits its model's); the prior's
+    own settings only between priors, so a sweep with one prior shows none of them.
+    """
+    model = [identity(r.spec, "train") if r.spec else {} for r in records]
+    keys = _varying(model)
+    priors = [i for i, r in enumerate(records) if r.run.stage == "prior" and r.spec]
+    prior_all = {i: settings(records[i]) for i in priors}
+    prior_keys = [k for k in _varying(list(prior_all.values())) if k not in keys]
+    values = [[m.get(k) for k in keys] + [prior_all.get(i, {}).get(k) for k in prior_keys]
+              for i, m in enumerate(model)]
+    keys = keys + prior_keys
     if len({r.sweep for r in records}) > 1:
-        return ["sweep", *varying], [[r.sweep, *(s.get(k) for k in varying)]
-                                     for r, s in zip(records, all_settings, strict=True)]
-    return varying, [[s.get(k) for k in varying] for s in all_settings]
+        return ["sweep", *keys], [[r.sweep, *row] for r, row in zip(records, values, strict=True)]
+    return keys, values
 
 
 ALIASES = {"corpus": "dataset", "warmup": "phase.warmup", "kl": "kl.mode",

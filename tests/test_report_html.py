@@ -1,0 +1,127 @@
+"""The report page, table formats and the `report` command, on real run folders; the page is
+opened in headless Chromium to check that plots and table render (screenshot kept in
+test-artifacts/)."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from test_report_helpers import prior_run, spec_at, train_run
+
+from ravejobs.cli import main
+from ravejobs.report.cli import build_report
+from ravejobs.report.collect import MetricsCache
+from ravejobs.report.table import COLUMNS
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """Two warmups x two seeds and one prior, under a root whose path needs quoting."""
+    root = tmp_path_factory.mktemp("html") / "root with 'quotes' $HOME"
+    specs = [spec_at(root, f"phase.warmup={w}", f"seed={s}") for w in (20, 30) for s in (0, 1)]
+    runs = [train_run(spec, final=1.0 + 0.25 * i, status="finished" if i else "running")
+            for i, spec in enumerate(specs)]
+    runs.append(prior_run(specs[0]))
+    return root, runs
+
+
+@pytest.fixture(scope="module")
+def report(sweep, tmp_path_factory):
+    root, runs = sweep
+    out = tmp_path_factory.mktemp("out") / "report $dir"
+    target, records = build_report([str(root)], out)
+    return target, records, runs
+
+
+def test_page_has_plots_table_and_what_varies(report):
+    target, records, runs = report
+    page = target.read_text()
+    images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([^"]+)"', page)
+    assert [alt for alt, _ in images] == ["Distance against step", "Step against wall-clock time",
+                                         "Prior loss against step"]
+    for _, data in images:
+        assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = re.findall(r'<tr data-run="([^"]+)">', page)
+    assert sorted(rows) == sorted(f"{r.name}.{r.signature}" for r in runs)
+    diff = page[page.index('<table id="diff"'):]
+    headers = re.findall(r"<th>([^<]+)</th>", diff[:diff.index("</thead>")])
+    # what the sweep varied, and not what it kept (nor the one prior's own settings)
+    assert set(headers) == {"run", "phase.warmup", "seed"}
+    assert "coloured by <b>phase.warmup</b>" in page     # the first setting the runs vary
+
+
+def test_group_by_is_checked_and_aliases_work(sweep, tmp_path):
+    root, _ = sweep
+    with pytest.raises(ValueError, match=r"--group-by nonsense: .*phase\.warmup"):
+        build_report([str(root)], tmp_path, group_by="nonsense")
+    target, _ = build_report([str(root)], tmp_path, group_by="corpus")
+    assert "coloured by <b>dataset</b>" in target.read_text()
+
+
+def test_csv_and_markdown_hold_the_same_table(sweep, tmp_path):
+    root, runs = sweep
+    target, records = build_report([str(root)], tmp_path, "csv")
+    table = list(csv.DictReader(io.StringIO(target.read_text())))
+    assert list(table[0]) == [c.key for c in COLUMNS]
+    by_run = {row["run"]: row for row in table}
+    assert len(by_run) == 5
+    running = by_run[f"{runs[0].name}.{runs[0].signature}"]
+    assert running["state"] == "running (GAN)" and running["warmup"] == "20"
+    assert float(running["distance"]) == pytest.approx(1.0 + 5.0 * 2.718281828 ** -3, rel=1e-4)
+    prior = by_run[f"{runs[4].name}.{runs[4].signature}"]
+    assert prior["stage"] == "prior" and prior["distance"] == "" and prior["steps"] == "40"
+    md, _ = build_report([str(root)], tmp_path, "md")
+    lines = md.read_text().splitlines()
+    assert lines[0].startswith("| run | stage | corpus | hours | warmup | step budget |")
+    assert len(lines) == 2 + 5
+
+
+def test_report_command_writes_and_summarises(sweep, tmp_path, capsys):
+    root, runs = sweep
+    out = tmp_path / "cmd out"
+    assert main(["report", str(root), "--out", str(out), "--format", "md"]) == 0
+    printed = capsys.readouterr().out
+    assert (out / "report.md").is_file() and "5 runs" in printed
+    assert runs[1].signature in printed
+    # the cache made the second report parse nothing new
+    cache = MetricsCache(folder=out / ".metrics-cache")
+    build_report([str(root)], out, "csv", cache=cache)
+    assert cache.bytes_read == 0
+    assert main(["report", str(tmp_path / "missing"), "--out", str(out)]) == 2
+
+
+def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={profile}", "--window-size=1400,2000", *args],
+        capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (Debian: apt-get install "
+                    "chromium); the report page cannot be opened in a browser here")
+def test_report_renders_in_headless_chromium(report, tmp_path):
+    target, records, runs = report
+    url = target.resolve().as_uri()
+    dom = _chromium(["--virtual-time-budget=5000", "--dump-dom", url], tmp_path / "profile")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    body = re.search(r"<body([^>]*)>", dom.stdout).group(1)
+    assert 'data-images="ok"' in body, body               # every <img> decoded, width > 0
+    assert 'data-image-count="3"' in body and 'data-rows="5"' in body, body
+    for run in runs:
+        assert f'data-run="{run.name}.{run.signature}"' in dom.stdout
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "report.png"
+    shot.unlink(missing_ok=True)
+    done = _chromium([f"--screenshot={shot}", url], tmp_path / "profile")
+    assert done.returncode == 0 and shot.stat().st_size > 10_000, done.stderr[-2000:]
