@@ -1,0 +1,201 @@
+"""A TorchScript module for nn~: encode, decode, forward (and prior) over audio buffers.
+
+`build(trained, streaming, prior)` turns a `TrainedRAVE` (and optionally its trained prior)
+into a `torch.jit.ScriptModule` whose file opens with `torch.jit.load` alone: the weights are
+plain tensors (weight norm folded in) and the code is compiled into the file, so neither
+ravejobs nor its dependencies are needed where Max/MSP or Ableton run it.
+
+Latents are what `TrainedRAVE.encode` gives: PCA coordinates of the encoder means, cropped to
+`latent_size` (fidelity 0.95 rounded up to a power of two, or `cropped_latent_size`). decode
+sets the dropped PCA coordinates to their mean, and fills decoder inputs beyond the encoder's
+dimensions (`cropped_latent_size`) with unit noise, as training did.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ravejobs.export import nn_tilde
+from ravejobs.export.streaming import StreamPQMF, convert_decoder, convert_encoder
+
+
+class PriorNet(nn.Module):
+    """The prior's WaveNet, sampled one frame per step with a rolling history of bins.
+
+    The history starts at the centre bin (as `ravejobs.prior.sample` starts) and persists from
+    call to call, so successive buffers continue one sequence. Latents come out diagonally
+    un-shifted: dimension i of frame t is read from position t - i, as the prior was trained.
+    """
+
+    def __init__(self, prior: nn.Module):
+        super().__init__()
+        self.pre_net = copy.deepcopy(prior.pre_net)
+        self.residuals = copy.deepcopy(prior.residuals)
+        self.post_net = copy.deepcopy(prior.post_net)
+        self.k = int(prior.latent_size)
+        self.resolution = int(prior.resolution)
+        self.context = int(prior.receptive_field)
+        self.history = max(self.context, self.k)
+        self.register_buffer("bins", torch.zeros(0, self.k, self.history, dtype=torch.long))
+        self.register_buffer("lag", (self.history - 1 - torch.arange(self.k)).long())
+
+    def logits(self, bins: torch.Tensor) -> torch.Tensor:
+        """Next-position logits (B, k, R) from the last `context` positions of bins (B, k, H)."""
+        b = bins.shape[0]
+        window = bins[..., bins.shape[-1] - self.context:]
+        x = F.one_hot(window, self.resolution).float().permute(0, 1, 3, 2)
+        res = self.pre_net(x.reshape(b, self.k * self.resolution, self.context))
+        skip = torch.zeros(0)
+        first = True
+        for block in self.residuals:
+            res, skip = block(res, None if first else skip)
+            first = False
+        out = self.post_net(skip)[..., -1]
+        return out.reshape(b, self.k, self.resolution)
+
+    def values(self, bins: torch.Tensor, dither: bool) -> torch.Tensor:
+        """Bins -> latent values through the inverse normal CDF (QuantizedNormal.values)."""
+        offset = torch.rand(bins.shape) if dither else torch.full(bins.shape, 0.5)
+        u = torch.clamp((bins.float() + offset) / self.resolution, 1e-6, 1 - 1e-6)
+        return torch.clamp(torch.erfinv(2 * u - 1) * 1.4142135623730951, -4.0, 4.0)
+
+    def forward(self, temperature: torch.Tensor, dither: bool) -> torch.Tensor:
+        """temperature (B, frames) -> latents (B, k, frames); temperature <= 0 takes argmax."""
+        b, frames = temperature.shape[0], temperature.shape[1]
+        if self.bins.shape[0] != b:
+            self.bins = torch.full((b, self.k, self.history), self.resolution // 2,
+                                   dtype=torch.long)
+        bins = self.bins
+        out = []
+        index = self.lag.view(1, self.k, 1).expand(b, self.k, 1)
+        for f in range(frames):
+            logits = self.logits(bins)
+            t = temperature[:, f]
+            greedy = logits.argmax(-1)
+            scaled = logits / t.clamp_min(1e-4).view(b, 1, 1)
+            probs = torch.softmax(scaled, -1).reshape(b * self.k, self.resolution)
+            sampled = torch.multinomial(probs, 1).reshape(b, self.k)
+            nxt = torch.where(t.view(b, 1) > 0, sampled, greedy)
+            bins = torch.cat([bins[..., 1:], nxt.unsqueeze(-1)], -1)
+            out.append(bins.gather(2, index).squeeze(-1))
+        self.bins = bins
+        return self.values(torch.stack(out, -1), dither)
+
+
+class ScriptedRAVE(nn.Module):
+    """The nn~ face of a trained RAVE; scripted by `build`."""
+
+    def __init__(self, trained: nn.Module, streaming: bool, prior: nn.Module | None = None):
+        super().__init__()
+        model = trained.model
+        cfg = model.cfg
+        self.streaming = streaming
+        self.pqmf = StreamPQMF(model.pqmf, streaming) if model.pqmf is not None else None
+        self.encoder = convert_encoder(model.encoder, streaming)
+        self.decoder = convert_decoder(model.decoder, streaming)
+        self.hop = int(cfg.hop)
+        self.crop = int(trained.latent_size)      # dimensions nn~ sees
+        self.kept = int(model.kept)               # dimensions the encoder outputs
+        self.full = int(cfg.latent_size)          # dimensions the decoder takes
+        self.deterministic = False
+        self.register_buffer("pca_mean", model.fidelity.mean.detach().clone().float())
+        self.register_buffer("pca_components",
+                             model.fidelity.components.detach().clone().float())
+        self.register_buffer("sampling_rate", torch.tensor(int(cfg.sr)))
+        self.register_buffer("latent_size", torch.tensor(self.crop))
+        self.register_buffer("max_batch_size", torch.tensor(nn_tilde.MAX_BATCH_SIZE))
+        self.register_buffer("full_latent_size", torch.tensor(self.full))
+        self.methods = []  # filled by nn_tilde.register below (List[str] when scripted)
+        nn_tilde.register(self, "encode", 1, 1, self.crop, self.hop)
+        nn_tilde.register(self, "decode", self.crop, self.hop, 1, 1)
+        nn_tilde.register(self, "forward", 1, 1, 1, 1)
+        self.prior_net = PriorNet(prior) if prior is not None else None
+        if prior is not None:
+            if int(prior.latent_size) != self.crop:
+                raise ValueError(f"the prior models {prior.latent_size} latent dimensions but "
+                                 f"the model exports {self.crop}; train the prior again")
+            nn_tilde.register(self, "prior", 1, self.hop, self.crop, self.hop)
+
+    # ------------------------------------------------------------------ nn~ methods
+
+    @torch.jit.export
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Audio (B, 1, T) -> latents (B, latent_size, T / hop); T a multiple of hop."""
+        if x.dim() != 3 or x.shape[1] != 1:
+            raise ValueError("encode takes mono audio shaped (batch, 1, samples)")
+        if x.shape[-1] % self.hop != 0:
+            raise ValueError(f"encode: samples must be a multiple of the hop ({self.hop})")
+        pqmf = self.pqmf
+        bands = pqmf.analysis(x) if pqmf is not None else x
+        mean = self.encoder(bands)
+        p = torch.einsum("dk,bkt->bdt", self.pca_components, mean - self.pca_mean[:, None])
+        return p[:, : self.crop]
+
+    @torch.jit.export
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents (B, latent_size, frames) -> audio (B, 1, frames * hop)."""
+        if z.dim() != 3 or z.shape[1] != self.crop:
+            raise ValueError(f"decode takes latents shaped (batch, {self.crop}, frames)")
+        b, frames = z.shape[0], z.shape[-1]
+        if self.kept > self.crop:
+            z = torch.cat([z, torch.zeros(b, self.kept - self.crop, frames)], 1)
+        latent = torch.einsum("dk,bdt->bkt", self.pca_components, z) + self.pca_mean[:, None]
+        if self.full > self.kept:
+            extra = torch.zeros(b, self.full - self.kept, frames)
+            if not self.deterministic:
+                extra = torch.randn(b, self.full - self.kept, frames)
+            latent = torch.cat([latent, extra], 1)
+        y = self.decoder(latent, not self.deterministic)
+        pqmf = self.pqmf
+        return pqmf.synthesis(y) if pqmf is not None else y
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Audio in, resynthesised audio out, same length (a multiple of hop)."""
+        return self.decode(self.encode(x))
+
+    @torch.jit.export
+    def prior(self, temperature: torch.Tensor) -> torch.Tensor:
+        """Temperature (B, 1, frames), one value per latent frame -> latents from the prior."""
+        net = self.prior_net
+        if net is None:
+            raise ValueError("this model was exported without a prior")
+        if temperature.dim() != 3 or temperature.shape[1] != 1:
+            raise ValueError("prior takes a temperature signal shaped (batch, 1, frames)")
+        return net(temperature[:, 0], not self.deterministic)
+
+    # ------------------------------------------------------------------ nn~ discovery, helpers
+
+    @torch.jit.export
+    def get_methods(self) -> list[str]:
+        return self.methods
+
+    @torch.jit.export
+    def get_attributes(self) -> list[str]:
+        return []
+
+    @torch.jit.export
+    def set_deterministic(self, flag: bool) -> bool:
+        """True: no noise synthesis, no random latent fill, no prior dither (for comparisons)."""
+        self.deterministic = flag
+        return flag
+
+    @torch.jit.export
+    def is_streaming(self) -> bool:
+        return self.streaming
+
+
+def build(trained: nn.Module, streaming: bool, prior: nn.Module | None = None
+          ) -> torch.jit.ScriptModule:
+    """Script a trained model (and prior); `streaming` needs a `no_latency` (causal) model."""
+    cfg = trained.model.cfg
+    if streaming and not cfg.no_latency:
+        raise ValueError(f"streaming export needs model.no_latency=true; {cfg.name} was trained "
+                         "with centred (non-causal) convolutions, which look ahead of the "
+                         "buffer; export without streaming or train with no_latency")
+    wrapper = ScriptedRAVE(trained, streaming, prior).eval().requires_grad_(False)
+    with torch.no_grad():
+        return torch.jit.script(wrapper)

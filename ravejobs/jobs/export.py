@@ -1,0 +1,81 @@
+"""The export stage: script the sweep point's trained model (and prior) for nn~.
+
+Runs in its own run folder (`05-EX-…`, made by the launcher). It finds the model with
+`RunDir.for_spec(spec, "train")` and, when `prior.enabled`, the prior with
+`RunDir.for_spec(spec, "prior")`; writes `export/<model>-<sig>.ts` atomically and
+`export/summary.json`. A model still in the VAE phase is refused. Seconds of CPU, no requeue
+needed; running it again overwrites the file with an export of the newest checkpoint.
+
+    python -m ravejobs.jobs.export RUN_DIR
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import submitit
+
+from ravejobs.atomic import atomic_write_json
+from ravejobs.rundir import RunDir
+
+
+class ExportJob(submitit.helpers.Checkpointable):
+    def __init__(self, run_dir: str):
+        self.run_dir = str(run_dir)
+
+    def __call__(self) -> dict[str, Any]:
+        from ravejobs.export.run import export_filename, export_run
+        from ravejobs.jobs.header import print_footer, print_header
+
+        run = RunDir.open(self.run_dir)
+        spec = run.spec()
+        print_header(spec, run)
+        run.update_state(status="running", phase="export", started=time.time())
+        try:
+            model_run = RunDir.for_spec(spec, "train")
+            prior_run = RunDir.for_spec(spec, "prior") if spec.prior.enabled else None
+            result = export_run(model_run, run.export / export_filename(model_run),
+                                prior_run=prior_run)
+            summary = result.to_dict()
+            atomic_write_json(run.export / "summary.json", summary)
+        except Exception as err:
+            print_footer(run, f"failed: {type(err).__name__}: {err}", 0)
+            raise
+        mode = "streaming" if result.streaming else "whole buffers"
+        print(f"[export] wrote {result.path} ({mode}, methods {', '.join(result.methods)})",
+              flush=True)
+        run.update_state(status="finished", step=result.model_step, message="",
+                         checkpoint=result.model_checkpoint, extra=summary)
+        print_footer(run, "finished", result.model_step)
+        return summary
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
+        """Nothing to save: an export interrupted at the limit simply runs again."""
+        return submitit.helpers.DelayedSubmission(ExportJob(self.run_dir))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ravejobs.export.run import ExportRefused
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m ravejobs.jobs.export RUN_DIR", file=sys.stderr)
+        return 2
+    run_dir = Path(args[0])
+    if not (run_dir / "run.json").is_file():
+        print(f"{run_dir}: not a run folder (no run.json); give a 05-EX-… folder under "
+              "<storage.root>/runs", file=sys.stderr)
+        return 2
+    try:
+        print(ExportJob(str(run_dir))())
+    except ExportRefused as err:
+        print(f"export refused: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
