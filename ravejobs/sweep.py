@@ -49,7 +49,10 @@ def launch_sweep(points: Sequence[tuple[Mapping[str, Any], Iterable[str]]]) -> d
             print(f"  {line}", file=sys.stderr)
         raise SystemExit(2) from None
     dry_run = any(bool(cfg.get("dry_run")) for cfg, _ in points)
-    return run_sweep(specs, dry_run=dry_run)
+    result = run_sweep(specs, dry_run=dry_run)
+    if result.get("failed"):
+        raise SystemExit(1)  # local runs: a failed stage is the command's failure
+    return result
 
 
 def task_state(task: Task) -> str:
@@ -101,14 +104,16 @@ def run_sweep(specs: list[RunSpec], dry_run: bool = False) -> dict[str, Any]:
             print(render_sbatch(array, cluster, sid, folder, dep))
         return {"sweep": sid, "plan": plan, "submitted": []}
     manifest = _open_manifest(specs, sid, keys)
+    failed: set[tuple[str, str]] = set()
     if cluster.executor == "local":
-        job_ids = _run_local(plan, manifest)
+        job_ids = _run_local(plan, manifest, failed)
     else:
         job_ids = _submit_slurm(plan, manifest)
     console.print(f"sweep [bold]{sid}[/]: manifest {manifest.path}")
     if cluster.executor != "local" and job_ids:
         console.print(f"follow it with: ravejobs status {sid}")
-    return {"sweep": sid, "plan": plan, "submitted": job_ids, "manifest": str(manifest.path)}
+    return {"sweep": sid, "plan": plan, "submitted": job_ids, "manifest": str(manifest.path),
+            "failed": sorted(failed)}
 
 
 def _limits(cluster: Any) -> tuple[int, int | None]:
@@ -168,9 +173,8 @@ def _submit_slurm(plan: Plan, manifest: Manifest) -> list[str]:
     return array_ids
 
 
-def _run_local(plan: Plan, manifest: Manifest) -> list[str]:
+def _run_local(plan: Plan, manifest: Manifest, failed: set[tuple[str, str]]) -> list[str]:
     """Stage after stage on this machine; a failed task blocks what depends on it."""
-    failed: set[tuple[str, str]] = set()
     ids: list[str] = []
     for array in plan.arrays:
         runnable = [t for t in array.tasks if t.needs not in failed]
