@@ -116,6 +116,33 @@ def _decimal(words: np.ndarray, pbuf: np.ndarray, start: np.ndarray, end: np.nda
     return value, frac, ok
 
 
+def _uint(words: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fields of 1..16 plain digits: (value as uint64, ok). One word when all fit in eight."""
+    length = end - start
+    if len(length) and int(length.max()) <= 8:
+        m = _TOP[np.clip(length, 0, 8)]
+        lo = ((words[end + 8] & m) | (_ZEROS & ~m)) ^ _ZEROS
+        return _swar8(lo), _digits_ok(lo) & (length > 0)
+    k = np.clip(length, 0, W)
+    m_hi, m_lo = _TOP[np.clip(k - 8, 0, 8)], _TOP[np.minimum(k, 8)]
+    hi = ((words[end] & m_hi) | (_ZEROS & ~m_hi)) ^ _ZEROS
+    lo = ((words[end + 8] & m_lo) | (_ZEROS & ~m_lo)) ^ _ZEROS
+    ok = _digits_ok(hi) & _digits_ok(lo) & (length > 0) & (length <= W)
+    return _swar8(hi) * _U(100_000_000) + _swar8(lo), ok
+
+
+def _clock(words: np.ndarray, pbuf: np.ndarray, start: np.ndarray,
+           end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Time fields: MetricsWriter's `%.3f` through integers, else the general reader."""
+    if len(end) and bool((pbuf[end - 4 + W] == 46).all()):
+        whole, ok_w = _uint(words, start, end - 4)
+        frac, ok_f = _uint(words, end - 3, end)
+        millis = whole * _U(1000) + frac
+        ok = ok_w & ok_f & (whole < _U(1 << 43))
+        return millis.astype(np.float64) / 1000.0, ok
+    return _numbers(words, pbuf, start, end)
+
+
 def _lower(x: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """ASCII letters of the kept bytes in lower case; other bytes become 0xFF (no letter)."""
     return (x & keep) | ~keep | _U(0x2020202020202020)
@@ -287,14 +314,13 @@ def parse_buffer(pbuf: np.ndarray, wanted: list[str] | None = None) -> Rows | No
         r = rows[a:a + _CHUNK]
         t = table[r]
         s = starts[r]
-        smant, _, sok = _decimal(words, pbuf, s, t[:, 0], allow_dot=False)
-        first = pbuf[s + W]
-        tv, tok = _numbers(words, pbuf, t[:, 0] + 1, t[:, 1])
+        smant, sok = _uint(words, s, t[:, 0])
+        tv, tok = _clock(words, pbuf, t[:, 0] + 1, t[:, 1])
         vv, vok = _numbers(words, pbuf, t[:, 2] + 1, t[:, 3])
         step[a:a + _CHUNK] = smant
         time[a:a + _CHUNK] = tv
         value[a:a + _CHUNK] = vv
-        ok[a:a + _CHUNK] = sok & tok & vok & (first != 45) & (first != 43) & (code[r] >= 0)
+        ok[a:a + _CHUNK] = sok & tok & vok & (smant < _U(1 << 62)) & (code[r] >= 0)
     code = code[rows]
     bad = np.flatnonzero(~ok)
     if bad.size:

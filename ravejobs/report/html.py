@@ -19,9 +19,11 @@ from ravejobs.report.table import COLUMNS, config_diff, rows
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
 h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
-table { border-collapse: collapse; font-size: 0.85em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; text-align: left; white-space: nowrap; }
-th { background: #f0f0f0; cursor: pointer; user-select: none; }
+table { border-collapse: collapse; font-size: 0.8em; }
+.scroll { overflow-x: auto; max-width: 100%; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.4em; text-align: left; white-space: nowrap; }
+th { background: #f0f0f0; cursor: pointer; user-select: none; white-space: normal;
+     vertical-align: bottom; }
 th[aria-sort=ascending]::after { content: " ▲"; } th[aria-sort=descending]::after { content: " ▼"; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 figure { margin: 0 0 1em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
@@ -73,8 +75,8 @@ def runs_table(records: list[RunRecord]) -> str:
     for record, row in zip(records, rows(records), strict=True):
         cells = "".join(_cell(v, c.text(v)) for c, v in zip(COLUMNS, row, strict=True))
         body.append(f'<tr data-run="{escape(record.label)}">{cells}</tr>')
-    return (f'<table id="runs" class="sortable"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table>')
+    return (f'<div class="scroll"><table id="runs" class="sortable"><thead><tr>{head}</tr>'
+            f'</thead><tbody>{"".join(body)}</tbody></table></div>')
 
 
 def diff_table(records: list[RunRecord]) -> str:
@@ -87,8 +89,8 @@ def diff_table(records: list[RunRecord]) -> str:
         cells = "".join(_cell(v, "—" if v is None else str(v)) for v in row)
         body.append(f'<tr><td data-v="{escape(record.label)}">{escape(record.label)}</td>'
                     f"{cells}</tr>")
-    return (f'<table id="diff" class="sortable"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table>')
+    return (f'<div class="scroll"><table id="diff" class="sortable"><thead><tr>{head}</tr>'
+            f'</thead><tbody>{"".join(body)}</tbody></table></div>')
 
 
 def render(records: list[RunRecord], plots: list[Plot], sweeps: list[str], group_by: str) -> str:

@@ -15,7 +15,7 @@ from ravejobs.report.collect import RunRecord
 
 def _hm(seconds: float) -> str:
     minutes = int(round(seconds / 60))
-    return f"{minutes // 60}:{minutes % 60:02d}"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 def _num(value: float | None, digits: int = 4) -> str:
@@ -71,7 +71,7 @@ COLUMNS: tuple[Column, ...] = (
            "(lower is better)", lambda r: r.final_distance, lambda v: _num(v)),
     Column("steps", "steps done", "last step reached", lambda r: r.steps_done,
            lambda v: f"{v:,}"),
-    Column("wall", "wall time", "h:mm spent running (logged time without queue waits)",
+    Column("wall", "wall time", "hours and minutes spent running (logged time without queue waits)",
            lambda r: round(r.wall_s, 1), _hm),
     Column("gpu_hours", "GPU-h", "wall time x GPUs per node", lambda r: round(r.gpu_hours, 3),
            lambda v: f"{v:.2f}"),
