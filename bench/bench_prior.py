@@ -16,6 +16,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +92,9 @@ def main() -> None:
     ap.add_argument("--prior", default="demo", help="conf/prior/<name>.yaml")
     ap.add_argument("--sr", type=int, default=None,
                     help="sample rate (default 16000 for tiny, 48000 otherwise)")
+    ap.add_argument("--latent-dims", type=int, default=None,
+                    help="model.cropped_latent_size: dims the encoder keeps (a trained v1 keeps "
+                         "its fidelity size, often 8-32, not all 128)")
     ap.add_argument("--n-frames", type=int, default=None, help="override prior.n_frames")
     ap.add_argument("--seconds", type=float, default=60.0, help="synthetic corpus length")
     ap.add_argument("--steps", type=int, default=20, help="steps per round and method")
@@ -103,6 +107,8 @@ def main() -> None:
 
     sr = args.sr or (16000 if args.model == "tiny" else 48000)
     m, p = model_spec(args.model, sr), prior_spec(args.prior, args.n_frames)
+    if args.latent_dims:
+        m = replace(m, cropped_latent_size=args.latent_dims)
     enc = FrozenEncoder(m, args.device)
     rng = np.random.default_rng(0)
     n = int(args.seconds * m.sr) // m.hop * m.hop

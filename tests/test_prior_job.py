@@ -33,11 +33,10 @@ def packed(tmp_path_factory):
     return out
 
 
-@pytest.fixture
-def runs(tmp_path, monkeypatch, packed):
+def make_runs(tmp_path, monkeypatch, packed, *extra: str):
     """(prior run folder, model run folder, stand-in model holder) under a quoted root."""
     monkeypatch.setenv("RAVEJOBS_ROOT", str(tmp_path / "root 'q' $x"))
-    spec = compose_spec([*OVERRIDES, f"dataset.packed={packed}"])
+    spec = compose_spec([*OVERRIDES, f"dataset.packed={packed}", *extra])
     model_run, prior_run = RunDir.for_spec(spec, "train"), RunDir.for_spec(spec, "prior")
     model_run.create(spec)
     prior_run.create(spec)
@@ -45,6 +44,11 @@ def runs(tmp_path, monkeypatch, packed):
     monkeypatch.setattr(ravejobs.model, "load_trained",
                         lambda run, device="cpu": holder["model"], raising=False)
     return prior_run, model_run, holder
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch, packed):
+    return make_runs(tmp_path, monkeypatch, packed)
 
 
 def params(run: RunDir) -> dict[str, torch.Tensor]:
@@ -142,3 +146,11 @@ def test_command_line_names_a_folder_that_is_not_a_run(tmp_path):
     done = subprocess.run([sys.executable, "-m", "ravejobs.jobs.prior", str(folder)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and f"{folder}: not a run folder" in done.stderr
+
+
+def test_windows_shorter_than_the_diagonal_shift_name_the_setting(tmp_path, monkeypatch, packed):
+    from ravejobs.jobs.prior import PriorJob
+
+    prior_run, _, _ = make_runs(tmp_path, monkeypatch, packed, "prior.n_frames=4")
+    with pytest.raises(ValueError, match=r"prior.n_frames=4: .* 4 latent dimensions"):
+        PriorJob(str(prior_run.path))()

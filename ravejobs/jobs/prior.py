@@ -155,6 +155,11 @@ class PriorJob(submitit.helpers.Checkpointable):
     def _train(self, run: RunDir, spec: RunSpec, store: LatentStore, ref: ModelRef,
                resume: tuple[Path, dict[str, Any]] | None, device: str) -> dict[str, Any]:
         p, t = spec.prior, spec.train
+        if p.n_frames <= store.latent_size:
+            raise ValueError(
+                f"prior.n_frames={p.n_frames}: the diagonal shift needs more frames than the "
+                f"model's {store.latent_size} latent dimensions; set prior.n_frames to at least "
+                f"{max(2 * store.latent_size, store.latent_size + 1)}")
         windows = LatentWindows.from_store(store, p.n_frames, "train", t.val_fraction, spec.seed)
         val = LatentWindows.from_store(store, p.n_frames, "val", t.val_fraction, spec.seed)
         torch.manual_seed(spec.seed)
