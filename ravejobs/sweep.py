@@ -23,6 +23,8 @@ from ravejobs.rundir import RunDir
 from ravejobs.submit import log_folder, render_sbatch, submit_array
 
 ACTIVE = ("submitted", "running", "requeued")
+LIVE_STATES = ("PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "RESIZING", "SUSPENDED",
+               "CONFIGURING", "COMPLETING")
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
@@ -74,12 +76,17 @@ def _job_alive(spec: RunSpec, job_id: str) -> bool:
     """Whether the scheduler still holds the job (pending, running, requeued)."""
     if spec.cluster.executor == "local":
         return False  # local stages run in the foreground: nothing outlives the launcher
+    import subprocess
+
     from ravejobs.slurm import sacct
 
     record = sacct([job_id]).get(job_id)
-    return record is not None and record.state.split()[0] in (
-        "PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "RESIZING", "SUSPENDED", "CONFIGURING",
-    )
+    if record is not None:
+        return record.state.split()[0] in LIVE_STATES
+    # accounting can lag a fresh submission by a moment: ask the controller too
+    queue = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True,
+                           text=True, timeout=30)
+    return any(line.strip() in LIVE_STATES for line in queue.stdout.splitlines())
 
 
 def run_sweep(specs: list[RunSpec], dry_run: bool = False) -> dict[str, Any]:
