@@ -20,7 +20,34 @@ import torch.nn.functional as F
 from torch import nn
 
 from ravejobs.export import nn_tilde
-from ravejobs.export.streaming import StreamPQMF, convert_decoder, convert_encoder
+from ravejobs.export.streaming import (
+    CachedConv1d,
+    StreamPQMF,
+    convert_decoder,
+    convert_encoder,
+)
+
+
+def causal(conv: nn.Conv1d) -> CachedConv1d:
+    """The prior's left-padded CausalConv1d as a scriptable plain convolution."""
+    pad = (conv.kernel_size[0] - 1) * conv.dilation[0]
+    return CachedConv1d(conv.weight, conv.bias, 1, conv.dilation[0], conv.groups, (pad, 0),
+                        streaming=False)
+
+
+class PriorBlock(nn.Module):
+    """The prior's gated residual block (ravejobs.prior.model.ResidualBlock), scriptable."""
+
+    def __init__(self, block: nn.Module):
+        super().__init__()
+        self.dconv = causal(block.dconv)
+        self.rconv = copy.deepcopy(block.rconv)
+        self.sconv = copy.deepcopy(block.sconv)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        a, b = self.dconv(x).chunk(2, 1)
+        h = torch.sigmoid(a) * torch.tanh(b)
+        return x + self.rconv(h), self.sconv(h)
 
 
 class PriorNet(nn.Module):
@@ -33,8 +60,8 @@ class PriorNet(nn.Module):
 
     def __init__(self, prior: nn.Module):
         super().__init__()
-        self.pre_net = copy.deepcopy(prior.pre_net)
-        self.residuals = copy.deepcopy(prior.residuals)
+        self.pre_net = nn.Sequential(causal(prior.pre_net[0]), nn.LeakyReLU(0.2))
+        self.residuals = nn.ModuleList(PriorBlock(b) for b in prior.residuals)
         self.post_net = copy.deepcopy(prior.post_net)
         self.k = int(prior.latent_size)
         self.resolution = int(prior.resolution)
@@ -49,11 +76,10 @@ class PriorNet(nn.Module):
         window = bins[..., bins.shape[-1] - self.context:]
         x = F.one_hot(window, self.resolution).float().permute(0, 1, 3, 2)
         res = self.pre_net(x.reshape(b, self.k * self.resolution, self.context))
-        skip = torch.zeros(0)
-        first = True
+        skip = torch.zeros(1)
         for block in self.residuals:
-            res, skip = block(res, None if first else skip)
-            first = False
+            res, s = block(res)
+            skip = skip + s
         out = self.post_net(skip)[..., -1]
         return out.reshape(b, self.k, self.resolution)
 
