@@ -2,8 +2,8 @@
 
 Upstream RAVE trains its prior on latents it recomputes at every step by running the frozen
 encoder on audio windows. ravejobs encodes the corpus once into a latent store. This runs both
-on the same prior, the same encoder and the same synthetic corpus, alternating rounds so both
-see the same machine load, and prints steps/s of each and their ratio, plus the one-off cost of
+on the same prior, the same encoder and the same synthetic corpus, alternating step by step so
+both see the same machine load, and prints steps/s of each and their ratio, plus the one-off cost of
 encoding the corpus and the step at which it has paid for itself.
 
     python bench/bench_prior.py                                   # tiny model, demo prior, CPU
@@ -13,7 +13,6 @@ encoding the corpus and the step at which it has paid for itself.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -64,26 +63,35 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def make_step(prior: Prior, batch: Callable[[int], torch.Tensor], lr: float
-              ) -> Callable[[int], float]:
-    opt = torch.optim.Adam(prior.parameters(), lr=lr)
+class Method:
+    """One way of feeding the prior, with its own copy of the prior and optimiser."""
 
-    def step(s: int) -> float:
-        loss = prior.loss(batch(s))
-        opt.zero_grad(set_to_none=True)
+    def __init__(self, name: str, prior: Prior, batch: Callable[[int], torch.Tensor], lr: float,
+                 device: str):
+        self.name, self.prior, self.batch, self.device = name, prior, batch, device
+        self.opt = torch.optim.Adam(prior.parameters(), lr=lr)
+        self.data_s = self.total_s = 0.0
+        self.steps = 0
+
+    def step(self, s: int, timed: bool = True) -> None:
+        sync(self.device)
+        t0 = time.perf_counter()
+        z = self.batch(s)
+        sync(self.device)
+        t1 = time.perf_counter()
+        loss = self.prior.loss(z)
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
-        return float(loss.detach())
-    return step
+        self.opt.step()
+        sync(self.device)
+        if timed:
+            self.data_s += t1 - t0
+            self.total_s += time.perf_counter() - t0
+            self.steps += 1
 
-
-def rate(step: Callable[[int], float], first: int, n: int, device: str) -> float:
-    sync(device)
-    t0 = time.perf_counter()
-    for s in range(first, first + n):
-        step(s)
-    sync(device)
-    return n / (time.perf_counter() - t0)
+    @property
+    def rate(self) -> float:
+        return self.steps / self.total_s
 
 
 def main() -> None:
@@ -97,8 +105,7 @@ def main() -> None:
                          "its fidelity size, often 8-32, not all 128)")
     ap.add_argument("--n-frames", type=int, default=None, help="override prior.n_frames")
     ap.add_argument("--seconds", type=float, default=60.0, help="synthetic corpus length")
-    ap.add_argument("--steps", type=int, default=20, help="steps per round and method")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=40, help="timed steps per method")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = ap.parse_args()
@@ -138,26 +145,25 @@ def main() -> None:
     prior_a = Prior.from_spec(p, enc.latent_size).to(args.device)
     prior_b = Prior.from_spec(p, enc.latent_size).to(args.device)
     prior_b.load_state_dict(prior_a.state_dict())
-    store_step = make_step(prior_a, from_store, p.lr)
-    encode_step = make_step(prior_b, reencode, p.lr)
-    store_step(0), encode_step(0)                       # warm-up (allocations, kernels)
+    store = Method("latent store", prior_a, from_store, p.lr, args.device)
+    upstream = Method("re-encode per step", prior_b, reencode, p.lr, args.device)
+    store.step(0, timed=False), upstream.step(0, timed=False)      # warm-up
+    # Step by step, alternating which goes first, so load changes hit both the same way.
+    for s in range(1, 1 + args.steps):
+        for method in ((store, upstream) if s % 2 else (upstream, store)):
+            method.step(s)
 
-    store_rates, encode_rates = [], []
-    for r in range(args.rounds):
-        first = 1 + r * args.steps
-        store_rates.append(rate(store_step, first, args.steps, args.device))
-        encode_rates.append(rate(encode_step, first, args.steps, args.device))
-    a, b = statistics.median(store_rates), statistics.median(encode_rates)
+    a, b = store.rate, upstream.rate
     saved = 1 / b - 1 / a
     print(f"device {args.device}, torch threads {torch.get_num_threads()}, model {args.model} "
           f"(hop {m.hop}, {enc.latent_size} dims), prior {args.prior} (batch {p.batch}, "
           f"{p.n_frames} frames = {samples} samples per window, "
-          f"{sum(x.numel() for x in prior_a.parameters()):,} parameters)")
+          f"{sum(x.numel() for x in prior_a.parameters()):,} parameters), {args.steps} steps each")
     print(f"corpus {args.seconds:g} s -> {len(z)} frames; encoding it once took {encode_s:.2f} s")
-    print(f"latent store:       {a:8.2f} steps/s   (rounds: "
-          f"{', '.join(f'{x:.2f}' for x in store_rates)})")
-    print(f"re-encode per step: {b:8.2f} steps/s   (rounds: "
-          f"{', '.join(f'{x:.2f}' for x in encode_rates)})")
+    for method in (store, upstream):
+        per = 1e3 / method.steps
+        print(f"{method.name:20s} {method.rate:8.3f} steps/s   batch {method.data_s * per:9.2f} "
+              f"ms of {method.total_s * per:9.2f} ms per step")
     print(f"ratio store / re-encode: {a / b:.2f}x")
     if saved > 0:
         print(f"the one-off encoding pays for itself after {encode_s / saved:.0f} steps")
