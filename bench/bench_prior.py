@@ -7,7 +7,7 @@ both see the same machine load, and prints steps/s of each and their ratio, plus
 encoding the corpus and the step at which it has paid for itself.
 
     python bench/bench_prior.py                                   # tiny model, demo prior, CPU
-    python bench/bench_prior.py --model rave_v1 --prior default --n-frames 32 --device cuda
+    python bench/bench_prior.py --model rave_v1 --prior default --latent-dims 16 --n-frames 64
 """
 
 from __future__ import annotations
