@@ -92,7 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m ravejobs.jobs.train RUN_DIR", file=sys.stderr)
         return 2
-    summary = TrainJob(str(Path(args[0])))()
+    try:
+        summary = TrainJob(str(Path(args[0])))()
+    except TrainingInterrupted as err:
+        print(f"train: {err}", file=sys.stderr)
+        return 3
     print(summary)
     return 0
 

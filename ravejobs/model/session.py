@@ -21,6 +21,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.plugins.environments import SLURMEnvironment
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ravejobs.config import RunSpec
@@ -71,8 +72,10 @@ def device_setup() -> dict[str, Any]:
         return {"accelerator": "cpu", "devices": 1, "strategy": "auto", "plugins": plugins}
     devices = int(os.environ.get("SLURM_NTASKS_PER_NODE", "1")) if on_slurm else \
         torch.cuda.device_count()
-    return {"accelerator": "gpu", "devices": devices,
-            "strategy": "ddp" if devices > 1 else "auto", "plugins": plugins}
+    # Unused-parameter search: generator and discriminator steps alternate, and the encoder
+    # and noise branch sit out whole phases, so DDP must not expect every gradient each step.
+    strategy = "ddp_find_unused_parameters_true" if devices > 1 else "auto"
+    return {"accelerator": "gpu", "devices": devices, "strategy": strategy, "plugins": plugins}
 
 
 class TrainSession:
@@ -180,7 +183,15 @@ class TrainSession:
             default_root_dir=str(self.run_dir.path),
             callbacks=[_Loop(self), *self.callbacks],
         )
-        self.trainer.fit(self.model, datamodule=_StepData(self))
+        self.signals.install()  # before fit, so Lightning chains our SIGTERM handler
+        try:
+            self.trainer.fit(self.model, datamodule=_StepData(self))
+        except SIGTERMException:
+            if not self.stop_reason:
+                raise
+            self.save(self.stop_reason)  # signal came after our boundary check: still a boundary
+        finally:
+            self.signals.uninstall()
         if self.step >= self.max_steps:
             reason = "finished"
         else:
@@ -212,10 +223,8 @@ class TrainSession:
             self.run_dir.update_state(status="running", step=self.step,
                                       max_steps=self.max_steps,
                                       phase=self.model.phase_at(self.step))
-        self.signals.install()
 
     def end(self) -> None:
-        self.signals.uninstall()
         if self.metrics is not None:
             self.metrics.close()
             self.metrics = None

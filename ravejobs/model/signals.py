@@ -8,8 +8,10 @@ handler in the main thread mid-step anyway. So instead every watched signal gets
 that, inside a step, only records the signal; `leave_step()` then calls the original handler
 (submitit's, or ours) at the step boundary. Outside a step the original runs at once.
 
-SIGTERM and SIGINT are only taken when nobody else handles them (a run by hand): they ask the
-session to save and stop after the current step instead of killing it mid-write.
+SIGTERM and SIGINT are only taken when nobody else handles them (a run by hand); their handler
+only raises a flag, so it may run at any time: the session saves and stops after the current
+step instead of dying mid-write. Install before `Trainer.fit`: Lightning then chains our SIGTERM
+handler behind its own notifier.
 """
 
 from __future__ import annotations
@@ -49,12 +51,12 @@ class StepBoundarySignals:
         self.saved.clear()
 
     def _original(self, sig: int) -> Handler:
-        if sig == signal.SIGUSR2:
-            return self.saved[sig]
-        return lambda s, f: self.on_stop(f"stopped by {signal.Signals(s).name}")
+        return self.saved[sig]
 
     def _handle(self, sig: int, frame: FrameType | None) -> None:
-        if self.in_step:
+        if sig != signal.SIGUSR2:
+            self.on_stop(f"stopped by {signal.Signals(sig).name}")
+        elif self.in_step:
             self.pending.append(sig)
         else:
             self._original(sig)(sig, frame)
