@@ -73,6 +73,21 @@ def test_fast_reader_matches_read_metrics_on_every_number_form(tmp_path, seed):
     assert {"a_very_long_metric_name_indeed", "seventeen_chars_x"} <= set(expected)
 
 
+def test_fast_reader_matches_read_metrics_on_what_metrics_writer_writes(tmp_path):
+    f = tmp_path / "metrics.csv"
+    rng = np.random.default_rng(5)
+    w = MetricsWriter(f)
+    for step in range(0, 30_000, 7):
+        x = rng.standard_normal(4) * 10.0 ** rng.integers(-9, 9, 4)
+        w.log(step, {"distance": x[0], "beta": abs(x[1]), "loss_gen": x[2], "phase": step > 9e3,
+                     "fidelity_95": float("nan") if step % 1000 == 0 else x[3]},
+              when=T0 + step * 0.25)
+    w.close()
+    expected, end = read_metrics(f)
+    rows, offset = read_rows(f)
+    assert offset == end and same(as_dicts(rows), expected)
+
+
 def test_cache_falls_back_to_read_metrics_for_irregular_blocks(tmp_path):
     f = tmp_path / "metrics.csv"
     tricky_file(f, short_lines=True)

@@ -16,6 +16,7 @@ import pytest
 from test_report_helpers import prior_run, spec_at, train_run
 
 from ravejobs.cli import main
+from ravejobs.manifest import Manifest, ManifestRun
 from ravejobs.report.cli import build_report
 from ravejobs.report.collect import MetricsCache
 from ravejobs.report.table import COLUMNS
@@ -84,6 +85,23 @@ def test_csv_and_markdown_hold_the_same_table(sweep, tmp_path):
     lines = md.read_text().splitlines()
     assert lines[0].startswith("| run | stage | corpus | hours | warmup | step budget |")
     assert len(lines) == 2 + 5
+
+
+def test_two_sweeps_by_manifest_are_compared(sweep, tmp_path):
+    root, runs = sweep
+    for sweep_id, part in (("sweep-aaaa", runs[:2]), ("sweep-bbbb", runs[2:])):
+        m = Manifest(sweep_id=sweep_id, root=str(root), cluster="local", executor="local")
+        for run in part:
+            m.add_run(ManifestRun(run.name, run.signature, run.stage, str(run.path), ""))
+        m.save()
+    target, records = build_report([str(root / "sweeps" / "sweep-aaaa"),
+                                    str(root / "sweeps" / "sweep-bbbb" / "manifest.json")],
+                                   tmp_path, group_by="sweep")
+    assert [r.sweep for r in records] == ["sweep-aaaa"] * 2 + ["sweep-bbbb"] * 3
+    page = target.read_text()
+    assert "ravejobs report: sweep-aaaa, sweep-bbbb" in page
+    diff = page[page.index('<table id="diff"'):]
+    assert "<th>sweep</th>" in diff[:diff.index("</thead>")]
 
 
 def test_report_command_writes_and_summarises(sweep, tmp_path, capsys):

@@ -65,7 +65,7 @@ def _legend(ax: Any, counts: dict[str, int], handles: dict[str, Any], group_by: 
 
 def _png(fig: Any) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, pil_kwargs={"compress_level": 3})
+    fig.savefig(buf, format="png", dpi=100, pil_kwargs={"compress_level": 1})
     import matplotlib.pyplot as plt
 
     plt.close(fig)
