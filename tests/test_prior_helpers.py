@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
 from ravejobs.config import PriorSpec
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread: tiny ops on a shared 2-core machine are slower with a spinning pool,
+    and the same reduction order keeps bitwise comparisons meaningful."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 # conf/prior/demo.yaml
 DEMO = PriorSpec(resolution=32, res_size=16, skp_size=8, kernel_size=3, cycle_size=4,

@@ -9,7 +9,7 @@ import signal
 import pytest
 import torch
 from compose import compose_spec
-from test_prior_helpers import StandInRAVE
+from test_prior_helpers import StandInRAVE, one_thread  # noqa: F401
 
 import ravejobs.model
 from ravejobs.data.demo import make_demo_corpus
@@ -21,6 +21,8 @@ from ravejobs.rundir import RunDir
 
 OVERRIDES = ["dataset=demo", "prior.max_steps=6", "train.log_every=2", "train.val_every=3",
              "train.checkpoint_every_steps=4"]
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from test_prior_helpers import StandInEncoder, ar_latents
+from test_prior_helpers import StandInEncoder, ar_latents, one_thread  # noqa: F401
 
 from ravejobs.prior.latents import (
     LatentStore,
@@ -19,6 +19,8 @@ from ravejobs.prior.latents import (
 
 REF = ModelRef(checkpoint="/runs/03-TR-99-DEMO.abcd1234/checkpoints/last.ckpt", step=100,
                signature="abcd1234")
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def sources(seed: int = 0) -> list[np.ndarray]:

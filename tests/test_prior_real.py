@@ -7,12 +7,15 @@ import json
 import pytest
 import torch
 from compose import compose_spec
+from test_prior_helpers import one_thread  # noqa: F401
 from test_train_helpers import BASE, corpus, train  # noqa: F401
 
 from ravejobs.model import checkpoints, load_trained
 from ravejobs.prior.latents import LatentStore
 from ravejobs.prior.model import load_prior, sample
 from ravejobs.rundir import RunDir
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
-from test_prior_helpers import DEMO, ar_latents
+from test_prior_helpers import DEMO, ar_latents, one_thread  # noqa: F401
 
 from ravejobs.prior.latents import LatentWindows
 from ravejobs.prior.model import Prior
@@ -11,6 +12,8 @@ from ravejobs.prior.train import PriorTrainer, checkpoints, newest_valid
 
 Z = ar_latents(3000)
 SEGMENTS = [(0, 2000), (2000, 1000)]
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def trainer(seed: int = 0) -> PriorTrainer:
