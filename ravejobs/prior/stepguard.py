@@ -35,8 +35,9 @@ class StepGuard:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.active:
-            signal.signal(self.signum, self._previous)
+        if self.active:   # None: the old handler was not set from Python; default it
+            signal.signal(self.signum,
+                          signal.SIG_DFL if self._previous is None else self._previous)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self._in_step:
