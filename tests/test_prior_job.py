@@ -156,3 +156,13 @@ def test_windows_shorter_than_the_diagonal_shift_name_the_setting(tmp_path, monk
     prior_run, _, _ = make_runs(tmp_path, monkeypatch, packed, "prior.n_frames=4")
     with pytest.raises(ValueError, match=r"prior.n_frames=4: .* 4 latent dimensions"):
         PriorJob(str(prior_run.path))()
+
+
+def test_a_prior_checkpoint_of_another_model_step_is_not_resumed(runs):
+    from ravejobs.jobs.prior import PriorJob, PriorRefused
+
+    prior_run, model_run, holder = runs
+    PriorJob(str(prior_run.path))()
+    holder["model"] = StandInRAVE(step=200, checkpoint_path=str(model_run.checkpoints / "x"))
+    with pytest.raises(PriorRefused, match=r"'step': 100.*'step': 200.*aside"):
+        PriorJob(str(prior_run.path))()

@@ -48,7 +48,8 @@ def test_store_records_its_model_and_is_reused(tmp_path):
     assert meta["hop"] == 64 and meta["sr"] == 16000 and meta["frames"] == 390
     assert isinstance(store.z, np.memmap) and store.z.shape == (390, 4)
     calls = enc.calls
-    again = ensure_store(folder, enc, REF, sources, corpus="fp1", log=lambda m: None)
+    moved = ModelRef("/elsewhere/03-TR-99-DEMO.abcd1234/checkpoints/last.ckpt", 100, "abcd1234")
+    again = ensure_store(folder, enc, moved, sources, corpus="fp1", log=lambda m: None)
     assert enc.calls == calls and again.meta == store.meta
     newer = ModelRef(REF.checkpoint, 200, REF.signature)
     messages: list[str] = []

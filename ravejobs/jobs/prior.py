@@ -132,9 +132,10 @@ class PriorJob(submitit.helpers.Checkpointable):
         model, model_run = load_model(spec, device)
         ref = model_ref_of(model, model_run)
         resume = newest_valid(run.checkpoints, log=log)
-        if resume and resume[1].get("model") != asdict(ref):
+        made_by = resume[1].get("model") if resume else None
+        if resume and (not made_by or not ModelRef(**made_by).same_model(ref)):
             raise PriorRefused(
-                f"{resume[0]} was trained on latents of {resume[1].get('model')}, but the model "
+                f"{resume[0]} was trained on latents of {made_by}, but the model "
                 f"is now {asdict(ref)}; move {run.checkpoints} aside to train a new prior")
         log(f"model {model_run.name}: {ref.checkpoint} (step {ref.step}, phase {model.phase}, "
             f"{model.latent_size} latent dims, hop {model.hop}, {model.sr} Hz)")

@@ -44,6 +44,10 @@ class ModelRef:
     step: int
     signature: str
 
+    def same_model(self, other: ModelRef) -> bool:
+        """Same run and step: the same weights, even if the storage root moved since."""
+        return (self.signature, self.step) == (other.signature, other.step)
+
 
 @dataclass(frozen=True)
 class LatentMeta:
@@ -162,7 +166,7 @@ def ensure_store(folder: str | Path, encoder: Encoder, model: ModelRef,
         except (ValueError, OSError) as err:
             log(f"latent store {folder} unreadable ({err}); encoding again")
         else:
-            if store.meta.model == model and store.meta.corpus == corpus:
+            if store.meta.model.same_model(model) and store.meta.corpus == corpus:
                 log(f"latent store {folder}: reusing ({store.meta.frames} frames from "
                     f"{model.checkpoint} step {model.step})")
                 return store
