@@ -8,6 +8,8 @@ curves and wall times are known.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,32 @@ from ravejobs.metrics import MetricsWriter
 from ravejobs.rundir import RunDir
 
 T0 = 1_764_000_000.0
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+NO_CHROMIUM = ("chromium not installed (Debian: apt-get install chromium); the report page "
+               "cannot be opened in a browser here")
+
+
+def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:
+    assert CHROMIUM is not None
+    return subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={profile}", "--window-size=1400,2000", *args],
+        capture_output=True, text=True, timeout=120)
+
+
+def open_in_chromium(page: Path, profile: Path, screenshot: str) -> str:
+    """The DOM of `page` after its scripts ran; a screenshot kept as test-artifacts/<name>."""
+    url = page.resolve().as_uri()
+    dom = _chromium(["--virtual-time-budget=5000", "--dump-dom", url], profile)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / screenshot
+    shot.unlink(missing_ok=True)
+    done = _chromium([f"--screenshot={shot}", url], profile)
+    assert done.returncode == 0 and shot.stat().st_size > 10_000, done.stderr[-2000:]
+    return dom.stdout
 
 
 def spec_at(root: Path, *overrides: str) -> RunSpec:

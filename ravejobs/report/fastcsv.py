@@ -194,21 +194,29 @@ def _key_codes(words: np.ndarray, start: np.ndarray, end: np.ndarray, data: np.n
     code = np.full(len(end), -1, dtype=np.int32)
     if wanted is not None:
         length = end - start
-        by_length: dict[int, list[tuple[int, bytes]]] = {}
-        for i, key in enumerate(wanted):
-            raw = key.encode()
-            if 0 < len(raw) <= W:
-                by_length.setdefault(len(raw), []).append((i, raw))
-        for n, group in by_length.items():
-            rows = np.flatnonzero(length == n)    # few lengths: compare words on those rows only
-            last8 = words[end[rows] + 8] & _TOP[min(n, 8)]
-            first8 = words[end[rows]] & _TOP[n - 8] if n > 8 else None
-            for i, raw in group:
-                pad = np.frombuffer(bytes(W - n) + raw, dtype="<u8")
-                hit = last8 == pad[1]
-                if first8 is not None:
-                    hit &= first8 == pad[0]
-                code[rows[hit]] = i
+        last8 = words[end + 8]     # the 8 bytes before the comma that ends the key
+        raws = [(i, k.encode()) for i, k in enumerate(wanted)]
+        # Keys of 8+ bytes: one sorted lookup of those 8 bytes, then length and the bytes
+        # before them checked on the few candidate rows.
+        long = [(i, raw) for i, raw in raws if 8 <= len(raw) <= W]
+        if long:
+            tail = np.array([int.from_bytes(raw[-8:], "little") for _, raw in long], np.uint64)
+            head = np.array([int.from_bytes((bytes(W - len(raw)) + raw)[:8], "little")
+                             for _, raw in long], np.uint64)
+            keep = _TOP[[len(raw) - 8 for _, raw in long]]
+            sizes = np.array([len(raw) for _, raw in long])
+            order = np.argsort(tail)
+            pos = np.minimum(np.searchsorted(tail[order], last8), len(long) - 1)
+            cand = np.flatnonzero(tail[order][pos] == last8)
+            which = order[pos[cand]]
+            ok = (length[cand] == sizes[which]) & (
+                (words[end[cand]] & keep[which]) == (head[which] & keep[which]))
+            code[cand[ok]] = np.array([i for i, _ in long], np.int32)[which[ok]]
+        for i, raw in raws:
+            if 0 < len(raw) < 8:
+                pad = int.from_bytes(raw.rjust(8, b"\0"), "little")
+                hit = ((last8 & _TOP[len(raw)]) == _U(pad)) & (length == len(raw))
+                code[hit] = i
         return list(wanted), code
     length, hi, lo = _key_words(words, start, end)
     keys: list[str] = []
