@@ -61,14 +61,31 @@ class CachedConv1d(nn.Module):
                 self.cache = x[..., x.shape[-1] - self.left:].detach()
         else:
             x = F.pad(x, [self.left, self.right])
+        if self.dilation > 1 and self.groups == 1:
+            return self.unfolded(x)
         return F.conv1d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+    def unfolded(self, x: torch.Tensor) -> torch.Tensor:
+        """Dilated conv as gathered taps and one matmul: torch's CPU path for dilated conv1d
+        (slow_conv_dilated2d) costs about twice as much at RAVE's per-buffer sizes."""
+        k = self.weight.shape[-1]
+        frames = (x.shape[-1] - self.dilation * (k - 1) - 1) // self.stride + 1
+        span = (frames - 1) * self.stride + 1
+        taps = [x[..., m * self.dilation:m * self.dilation + span:self.stride] for m in range(k)]
+        cols = torch.stack(taps, 2).reshape(x.shape[0], -1, frames)
+        y = torch.matmul(self.weight.reshape(self.weight.shape[0], -1), cols)
+        bias = self.bias
+        return y + bias[:, None] if bias is not None else y
 
 
 class CachedConvTranspose1d(nn.Module):
     """Transposed conv upsampling by `stride`, output length T * stride, cropped from `start`.
 
-    Output sample n depends on input frames floor(n/stride) - c .. floor(n/stride) with
-    c = ceil(kernel/stride) - 1; with start 0 (causal) streaming keeps the last c input frames.
+    Computed as a polyphase plain convolution (one output channel per (channel, phase)),
+    then interleaved: on one CPU core this is 1.5-3x faster than `conv_transpose1d` at the
+    sizes RAVE runs per buffer. Output sample n depends on input frames floor(n/stride) - c ..
+    floor(n/stride) with c = ceil(kernel/stride) - 1; with start 0 (causal) streaming keeps
+    the last c input frames.
     """
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, stride: int,
@@ -77,29 +94,38 @@ class CachedConvTranspose1d(nn.Module):
         if streaming and start != 0:
             raise ValueError("a cached transposed convolution needs a causal layer (crop 0); "
                              "export a model trained with model.no_latency=true to stream it")
-        self.weight = _plain(weight)
-        self.bias = _plain(bias) if bias is not None else None
-        self.stride, self.start, self.scale = stride, start, scale
-        self.context = math.ceil(weight.shape[-1] / stride) - 1
+        c_in, c_out, kernel = weight.shape
+        taps = math.ceil(kernel / stride)
+        w = F.pad(weight.detach().float() * scale, [0, taps * stride - kernel])
+        # poly[o * stride + j, c, taps - 1 - m] = weight[c, o, m * stride + j]
+        poly = w.reshape(c_in, c_out, taps, stride).permute(1, 3, 0, 2).flip(-1)
+        self.weight = _plain(poly.reshape(c_out * stride, c_in, taps))
+        self.bias = (_plain(bias.detach().float().repeat_interleave(stride) * scale)
+                     if bias is not None else None)
+        self.stride, self.start, self.out_channels = stride, start, c_out
+        self.context = taps - 1
+        self.ahead = math.ceil(start / stride)   # extra frames a centred crop reaches into
         self.streaming = streaming
-        self.register_buffer("cache", torch.zeros(0, weight.shape[0], self.context))
+        self.register_buffer("cache", torch.zeros(0, c_in, self.context))
 
     def reset(self) -> None:
         self.cache = torch.zeros(0, self.cache.shape[1], self.context)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n = x.shape[-1] * self.stride
-        start = self.start
+        b, frames = x.shape[0], x.shape[-1]
         if self.streaming:
-            if self.cache.shape[0] != x.shape[0]:
-                self.cache = torch.zeros(x.shape[0], x.shape[1], self.context, dtype=x.dtype,
+            if self.cache.shape[0] != b:
+                self.cache = torch.zeros(b, x.shape[1], self.context, dtype=x.dtype,
                                          device=x.device)
             x = torch.cat([self.cache, x], -1)
             if self.context > 0:
                 self.cache = x[..., x.shape[-1] - self.context:].detach()
-            start = self.context * self.stride
-        y = F.conv_transpose1d(x, self.weight, self.bias, self.stride)
-        return y[..., start:start + n] * self.scale
+        else:
+            x = F.pad(x, [self.context, self.ahead])
+        y = F.conv1d(x, self.weight, self.bias)              # (B, out * stride, frames')
+        y = y.reshape(b, self.out_channels, self.stride, -1).transpose(2, 3)
+        y = y.reshape(b, self.out_channels, -1)
+        return y[..., self.start:self.start + frames * self.stride]
 
 
 class ResidualStack(nn.Module):

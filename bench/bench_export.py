@@ -1,0 +1,99 @@
+"""Realtime factor of the exported rave_v1 model on ONE CPU core, 2048-sample buffers (nn~).
+
+Builds a randomly initialised RAVE of conf/model/rave_v1.yaml at 48 kHz (speed does not depend
+on the weights), exports it as nn~ would load it (the TorchScript file, read back with
+`torch.jit.load`), and times `forward` (encode + decode) buffer after buffer, as nn~ calls it.
+In the same run, alternating buffer by buffer so both see the same machine load, it times the
+baseline: the eager ravejobs model (`encode` then `decode`) on the same buffers.
+
+Prints, for the centred model (whole-buffer processing) and the no_latency one (cached
+convolutions): seconds of audio per second of compute (> 1 is faster than realtime), timed as
+the thread's CPU time (one thread, so what one free core would take; the wall-clock figure is
+printed beside it because a shared machine inflates it) and the exported/eager ratio.
+
+    python bench/bench_export.py [--buffers 100] [--model rave_v1] [--sr 48000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from ravejobs.config import KLSpec, ModelSpec
+from ravejobs.export.scripted import build
+from ravejobs.model.module import RAVE
+from ravejobs.model.trained import TrainedRAVE
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+BUFFER = 2048
+
+
+def model_spec(name: str, sr: int) -> ModelSpec:
+    cfg = OmegaConf.create({"dataset": {"sr": sr},
+                            "model": OmegaConf.load(CONF / "model" / f"{name}.yaml")})
+    d = OmegaConf.to_container(cfg, resolve=True)["model"]
+    d["ratios"], d["noise_ratios"] = tuple(d["ratios"]), tuple(d["noise_ratios"])
+    return ModelSpec(**d)
+
+
+def exported(trained: TrainedRAVE, streaming: bool) -> torch.jit.ScriptModule:
+    """Script, save to bytes and load back: exactly the module nn~ gets from the .ts file."""
+    buffer = io.BytesIO()
+    torch.jit.save(build(trained, streaming), buffer)
+    buffer.seek(0)
+    return torch.jit.load(buffer)
+
+
+def run(spec: ModelSpec, buffers: int) -> dict[str, float]:
+    torch.manual_seed(0)
+    model = RAVE(spec, warmup=1, kl=KLSpec())
+    trained = TrainedRAVE(model, Path("random"), step=2, phase="gan")
+    ts = exported(trained, streaming=spec.no_latency)
+    signal = torch.randn(1, 1, BUFFER * (buffers + 5)) * 0.3
+    times: dict[str, list[float]] = {"exported": [], "eager": [], "exported_wall": []}
+    with torch.inference_mode():
+        for i in range(buffers + 5):
+            x = signal[..., i * BUFFER:(i + 1) * BUFFER]
+            w0, t0 = time.perf_counter(), time.thread_time()
+            ts.forward(x)
+            w1, t1 = time.perf_counter(), time.thread_time()
+            trained.decode(trained.encode(x))
+            t2 = time.thread_time()
+            if i >= 5:  # the first calls compile and profile the TorchScript graph
+                times["exported"].append(t1 - t0)
+                times["eager"].append(t2 - t1)
+                times["exported_wall"].append(w1 - w0)
+    audio = BUFFER / spec.sr
+    return {k: audio / statistics.median(v) for k, v in times.items()}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--buffers", type=int, default=100)
+    p.add_argument("--model", default="rave_v1")
+    p.add_argument("--sr", type=int, default=48000)
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    base = model_spec(args.model, args.sr)
+    print(f"{args.model} at {args.sr} Hz, {BUFFER}-sample buffers "
+          f"({1000 * BUFFER / args.sr:.1f} ms), 1 thread, median of {args.buffers} buffers")
+    print("x realtime = seconds of audio per second of this thread's CPU time (what one free "
+          "core gives);\nwall = the same against the clock on this (possibly shared) machine")
+    print(f"{'mode':34s} {'exported x realtime':>20s} {'(wall)':>7s} {'eager x realtime':>17s} "
+          f"{'exported/eager':>15s}")
+    for label, no_latency in (("centred (whole buffers)", False),
+                              ("no_latency (cached convolutions)", True)):
+        r = run(replace(base, no_latency=no_latency), args.buffers)
+        print(f"{label:34s} {r['exported']:20.2f} {r['exported_wall']:7.2f} {r['eager']:17.2f} "
+              f"{r['exported'] / r['eager']:15.2f}")
+
+
+if __name__ == "__main__":
+    main()
