@@ -33,7 +33,7 @@ class StatusRow:
     state: str                  # SLURM state (with requeues) or the run folder's status
     phase: str
     step: int
-    budget: int
+    budget: int | None          # None for stages without steps (prepare, export)
     steps_per_s: float | None
     checkpoint_age_s: float | None
     elapsed_s: float
@@ -87,13 +87,16 @@ def status_row(path: Path, job_id: str, records: dict[str, Any], cache: MetricsC
     run = RunDir.open(path)
     state = run.state()
     record = records.get(job_id) if job_id else None
+    budget: int | None = None
     try:
         spec = run.spec()
         gpus = spec.cluster.gpus_per_node
-        budget = spec.prior.max_steps if run.stage == "prior" else spec.phase.max_steps
+        if run.stage in ("train", "prior"):
+            budget = spec.prior.max_steps if run.stage == "prior" else spec.phase.max_steps
     except (OSError, KeyError, TypeError, ValueError):
-        gpus, budget = 0, 0
-    budget = state.max_steps or budget
+        gpus = 0
+    if run.stage in ("train", "prior"):
+        budget = state.max_steps or budget
     sps = cache.read(run.metrics_file).get("steps_per_s")
     if record is not None:
         shown = _slurm_state(record)
@@ -161,7 +164,7 @@ def render(manifest: Any, rows: list[StatusRow], note: str = "") -> Any:
         style = STYLES.get(r.state.split(" (")[0])
         table.add_row(
             r.name, r.signature, r.stage, f"[{style}]{r.state}[/]" if style else r.state,
-            r.phase, f"{r.step:,} / {r.budget:,}",
+            r.phase, "—" if r.budget is None else f"{r.step:,} / {r.budget:,}",
             "—" if r.steps_per_s is None else f"{r.steps_per_s:.2f}",
             _age(r.checkpoint_age_s), format_duration(r.elapsed_s), f"{r.gpu_hours:.2f}")
     return table

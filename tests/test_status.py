@@ -13,7 +13,7 @@ from ravejobs.manifest import Manifest, ManifestRun
 from ravejobs.report.collect import MetricsCache
 from ravejobs.rundir import RunDir
 from ravejobs.slurm import JobRecord
-from ravejobs.status import BLOCKED, _slurm_state, sweep_status
+from ravejobs.status import BLOCKED, _slurm_state, status_row, sweep_status
 
 
 def manifest_for(root, runs: list[RunDir], executor: str = "local", job_ids=None,
@@ -68,6 +68,14 @@ def test_local_rows_follow_the_run_folders(local_sweep):
     assert model_ok.elapsed_s == pytest.approx(29 * 6.0)
     assert 45 <= rows[("train", runs[5].signature)].elapsed_s < 200
     assert model_ok.checkpoint_age_s is None
+
+
+def test_stages_without_steps_have_no_budget(local_sweep):
+    root, runs, _ = local_sweep
+    export = RunDir.for_spec(runs[0].spec(), "export")
+    export.create(runs[0].spec())
+    row = status_row(export.path, "", {}, MetricsCache(("steps_per_s",)), time.time())
+    assert (row.stage, row.budget, row.state) == ("export", None, "pending")
 
 
 def test_status_command_prints_every_run(local_sweep, capsys, monkeypatch):
