@@ -13,12 +13,15 @@ import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ravejobs.config import RunSpec
 from ravejobs.metrics import read_metrics
+from ravejobs.naming import identity
 from ravejobs.report.fastcsv import Rows, read_rows
 from ravejobs.rundir import RunDir, RunState
 
@@ -203,6 +206,11 @@ class RunRecord:
     metrics: dict[str, Series]
     sweep: str = ""
     job_id: str = ""
+
+    @cached_property
+    def settings(self) -> dict[str, Any]:
+        """The result-deciding settings, flattened (ravejobs.naming.identity); cached."""
+        return identity(self.spec, self.run.stage) if self.spec is not None else {}
 
     @property
     def main_key(self) -> str:

@@ -102,9 +102,7 @@ def to_markdown(records: list[RunRecord]) -> str:
 
 def settings(record: RunRecord) -> dict[str, Any]:
     """The result-deciding settings of a run, flattened (ravejobs.naming.identity)."""
-    if record.spec is None:
-        return {}
-    return identity(record.spec, record.run.stage)
+    return record.settings
 
 
 def _varying(all_settings: list[dict[str, Any]]) -> list[str]:
