@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -92,6 +95,27 @@ def test_status_command_prints_every_run(local_sweep, capsys, monkeypatch):
     assert main(["status"]) == 0
     out = capsys.readouterr().out
     assert newer.sweep_id in out and runs[2].signature not in out
+
+
+def test_watch_redraws_until_interrupted(local_sweep):
+    root, runs, manifest = local_sweep
+    env = {**os.environ, "RAVEJOBS_ROOT": str(root), "COLUMNS": "200"}
+    proc = subprocess.Popen([sys.executable, "-m", "ravejobs.cli", "status", str(manifest.folder),
+                             "--watch", "0.2"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    live = runs[4]
+    try:
+        time.sleep(6)   # start-up and the first table
+        live.update_state(step=31)
+        time.sleep(2)   # redraws
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        live.update_state(step=30)
+    assert proc.returncode == 0, err
+    assert "sweep-test" in out and runs[0].signature in out
+    assert "31 / 80" in out                                # drawn again after the change
 
 
 def test_unknown_sweep_is_a_clear_error(tmp_path, monkeypatch, capsys):
