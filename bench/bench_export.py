@@ -9,7 +9,8 @@ baseline: the eager ravejobs model (`encode` then `decode`) on the same buffers.
 Prints, for the centred model (whole-buffer processing) and the no_latency one (cached
 convolutions): seconds of audio per second of compute (> 1 is faster than realtime), timed as
 the thread's CPU time (one thread, so what one free core would take; the wall-clock figure is
-printed beside it because a shared machine inflates it) and the exported/eager ratio.
+printed beside it because a shared machine inflates it) and the exported/eager ratio; then
+generation without input (the `prior` method, upstream-v1 prior size, then `decode`).
 
     python bench/bench_export.py [--buffers 100] [--model rave_v1] [--sr 48000]
 """
@@ -26,10 +27,11 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from ravejobs.config import KLSpec, ModelSpec
+from ravejobs.config import KLSpec, ModelSpec, PriorSpec
 from ravejobs.export.scripted import build
 from ravejobs.model.module import RAVE
 from ravejobs.model.trained import TrainedRAVE
+from ravejobs.prior.model import Prior
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 BUFFER = 2048
@@ -43,10 +45,11 @@ def model_spec(name: str, sr: int) -> ModelSpec:
     return ModelSpec(**d)
 
 
-def exported(trained: TrainedRAVE, streaming: bool) -> torch.jit.ScriptModule:
+def exported(trained: TrainedRAVE, streaming: bool,
+             prior: Prior | None = None) -> torch.jit.ScriptModule:
     """Script, save to bytes and load back: exactly the module nn~ gets from the .ts file."""
     buffer = io.BytesIO()
-    torch.jit.save(build(trained, streaming), buffer)
+    torch.jit.save(build(trained, streaming, prior), buffer)
     buffer.seek(0)
     return torch.jit.load(buffer)
 
@@ -55,7 +58,7 @@ def run(spec: ModelSpec, buffers: int) -> dict[str, float]:
     torch.manual_seed(0)
     model = RAVE(spec, warmup=1, kl=KLSpec())
     trained = TrainedRAVE(model, Path("random"), step=2, phase="gan")
-    ts = exported(trained, streaming=spec.no_latency)
+    ts = exported(trained, spec.no_latency)
     signal = torch.randn(1, 1, BUFFER * (buffers + 5)) * 0.3
     times: dict[str, list[float]] = {"exported": [], "eager": [], "exported_wall": []}
     with torch.inference_mode():
@@ -72,6 +75,24 @@ def run(spec: ModelSpec, buffers: int) -> dict[str, float]:
                 times["exported_wall"].append(w1 - w0)
     audio = BUFFER / spec.sr
     return {k: audio / statistics.median(v) for k, v in times.items()}
+
+
+def run_prior(spec: ModelSpec, buffers: int, latent: int) -> float:
+    """x realtime of `prior` then `decode` per buffer (generation with no input signal)."""
+    torch.manual_seed(0)
+    trained = TrainedRAVE(RAVE(spec, warmup=1, kl=KLSpec()), Path("random"), 2, "gan")
+    trained.latent_size = latent
+    ts = exported(trained, spec.no_latency, Prior.from_spec(PriorSpec(), latent))
+    frames = BUFFER // spec.hop
+    temperature = torch.ones(1, 1, frames)
+    cpu = []
+    with torch.inference_mode():
+        for i in range(buffers + 5):
+            t0 = time.thread_time()
+            ts.decode(ts.prior(temperature))
+            if i >= 5:
+                cpu.append(time.thread_time() - t0)
+    return BUFFER / spec.sr / statistics.median(cpu)
 
 
 def main() -> None:
@@ -93,6 +114,10 @@ def main() -> None:
         r = run(replace(base, no_latency=no_latency), args.buffers)
         print(f"{label:34s} {r['exported']:20.2f} {r['exported_wall']:7.2f} {r['eager']:17.2f} "
               f"{r['exported'] / r['eager']:15.2f}")
+    latent = 16
+    rate = run_prior(replace(base, no_latency=True), args.buffers, latent)
+    print(f"prior (conf/prior/default.yaml, {latent} latent dims) + decode, no_latency: "
+          f"{rate:.2f} x realtime")
 
 
 if __name__ == "__main__":

@@ -5,26 +5,35 @@ from __future__ import annotations
 import torch
 
 from ravejobs.export.scripted import PriorNet
-from ravejobs.prior.model import Prior
+from ravejobs.prior.model import Prior, sample
 
 
-def test_scripted_prior_gives_the_prior_logits_and_continues_across_calls():
+def small_prior() -> Prior:
     torch.manual_seed(0)
-    prior = Prior(4, resolution=8, res_size=16, skp_size=8, kernel_size=3, cycle_size=2,
-                  n_layers=3).eval()
+    return Prior(4, resolution=8, res_size=16, skp_size=8, kernel_size=3, cycle_size=2,
+                 n_layers=3).eval()
+
+
+def test_incremental_prior_gives_the_prior_logits_position_by_position():
+    prior = small_prior()
     net = torch.jit.script(PriorNet(prior).eval())
-    bins = torch.randint(0, 8, (2, 4, net.history))
+    positions = torch.randint(0, 8, (2, 4, 12))
     with torch.no_grad():
-        expected = prior.split(prior(prior.quant.one_hot(bins[..., -net.context:])))[:, :, -1]
-        got = net.logits(bins)
+        expected = prior.split(prior(prior.quant.one_hot(positions)))       # B k T R
+        got = torch.stack([net.logits(positions[..., p]) for p in range(12)], 2)
     assert torch.allclose(got, expected, atol=1e-5)
 
-    # temperature 0 is the argmax chain: two calls of 3 frames continue one 6-frame sequence
+
+def test_greedy_generation_matches_prior_sample_and_continues_across_calls():
+    prior = small_prior()
+    k, n = 4, 6
     with torch.no_grad():
-        a = torch.cat([net(torch.zeros(1, 3), False), net(torch.zeros(1, 3), False)], -1)
-        fresh = torch.jit.script(PriorNet(prior).eval())
-        b = fresh(torch.zeros(1, 6), False)
-        sampled = fresh(torch.full((1, 5), 1.0), True)
-    assert torch.equal(a, b) and a.shape == (1, 4, 6)
-    assert sampled.shape == (1, 4, 5) and torch.isfinite(sampled).all()
+        reference = prior.quant.bins(sample(prior, n, temperature=0.0))     # 1 k n
+        net = torch.jit.script(PriorNet(prior).eval())
+        calls = [net(torch.zeros(1, 4), False), net(torch.zeros(1, 5), False)]
+        z = torch.cat(calls, -1)
+        # the frame after position p = t + k - 1 is sample's frame t
+        assert torch.equal(prior.quant.bins(z[..., k - 2:k - 2 + n]), reference)
+        sampled = net(torch.full((1, 5), 1.0), True)
+    assert sampled.shape == (1, k, 5) and torch.isfinite(sampled).all()
     assert float(sampled.abs().max()) <= 4.0

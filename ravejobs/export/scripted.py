@@ -29,10 +29,10 @@ from ravejobs.export.streaming import (
 
 
 def causal(conv: nn.Conv1d) -> CachedConv1d:
-    """The prior's left-padded CausalConv1d as a scriptable plain convolution."""
+    """The prior's left-padded CausalConv1d as a cached (incremental) convolution."""
     pad = (conv.kernel_size[0] - 1) * conv.dilation[0]
     return CachedConv1d(conv.weight, conv.bias, 1, conv.dilation[0], conv.groups, (pad, 0),
-                        streaming=False)
+                        streaming=True)
 
 
 class PriorBlock(nn.Module):
@@ -51,11 +51,14 @@ class PriorBlock(nn.Module):
 
 
 class PriorNet(nn.Module):
-    """The prior's WaveNet, sampled one frame per step with a rolling history of bins.
+    """The prior's WaveNet run incrementally: one position in, next-position logits out.
 
-    The history starts at the centre bin (as `ravejobs.prior.sample` starts) and persists from
-    call to call, so successive buffers continue one sequence. Latents come out diagonally
-    un-shifted: dimension i of frame t is read from position t - i, as the prior was trained.
+    Its causal convolutions keep caches, so each step costs one position instead of the whole
+    receptive field, and a sequence continues from buffer to buffer. It starts as
+    `ravejobs.prior.sample` does (position 0 = the centre bin, zeros before it), so with
+    temperature 0 it yields the same bins. Latents come out diagonally un-shifted: dimension
+    i of the frame emitted after position p is read from position p - i, which is how the prior
+    was trained; the first k - 1 frames read the centre bin for the not-yet-made positions.
     """
 
     def __init__(self, prior: nn.Module):
@@ -65,23 +68,19 @@ class PriorNet(nn.Module):
         self.post_net = copy.deepcopy(prior.post_net)
         self.k = int(prior.latent_size)
         self.resolution = int(prior.resolution)
-        self.context = int(prior.receptive_field)
-        self.history = max(self.context, self.k)
-        self.register_buffer("bins", torch.zeros(0, self.k, self.history, dtype=torch.long))
-        self.register_buffer("lag", (self.history - 1 - torch.arange(self.k)).long())
+        self.register_buffer("bins", torch.zeros(0, self.k, self.k, dtype=torch.long))
+        self.register_buffer("lag", (self.k - 1 - torch.arange(self.k)).long())
 
-    def logits(self, bins: torch.Tensor) -> torch.Tensor:
-        """Next-position logits (B, k, R) from the last `context` positions of bins (B, k, H)."""
-        b = bins.shape[0]
-        window = bins[..., bins.shape[-1] - self.context:]
-        x = F.one_hot(window, self.resolution).float().permute(0, 1, 3, 2)
-        res = self.pre_net(x.reshape(b, self.k * self.resolution, self.context))
+    def logits(self, last: torch.Tensor) -> torch.Tensor:
+        """Logits (B, k, R) of the next position, given the newest position's bins (B, k)."""
+        b = last.shape[0]
+        x = F.one_hot(last, self.resolution).float().reshape(b, self.k * self.resolution, 1)
+        res = self.pre_net(x)
         skip = torch.zeros(1)
         for block in self.residuals:
             res, s = block(res)
             skip = skip + s
-        out = self.post_net(skip)[..., -1]
-        return out.reshape(b, self.k, self.resolution)
+        return self.post_net(skip).reshape(b, self.k, self.resolution)
 
     def values(self, bins: torch.Tensor, dither: bool) -> torch.Tensor:
         """Bins -> latent values through the inverse normal CDF (QuantizedNormal.values)."""
@@ -92,14 +91,13 @@ class PriorNet(nn.Module):
     def forward(self, temperature: torch.Tensor, dither: bool) -> torch.Tensor:
         """temperature (B, frames) -> latents (B, k, frames); temperature <= 0 takes argmax."""
         b, frames = temperature.shape[0], temperature.shape[1]
-        if self.bins.shape[0] != b:
-            self.bins = torch.full((b, self.k, self.history), self.resolution // 2,
-                                   dtype=torch.long)
+        if self.bins.shape[0] != b:   # new stream: start from the centre bin, empty caches
+            self.bins = torch.full((b, self.k, self.k), self.resolution // 2, dtype=torch.long)
         bins = self.bins
         out = []
         index = self.lag.view(1, self.k, 1).expand(b, self.k, 1)
         for f in range(frames):
-            logits = self.logits(bins)
+            logits = self.logits(bins[..., -1])
             t = temperature[:, f]
             greedy = logits.argmax(-1)
             scaled = logits / t.clamp_min(1e-4).view(b, 1, 1)
