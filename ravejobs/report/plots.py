@@ -110,6 +110,19 @@ def _curves(ax: Any, records: list[RunRecord], key: str, group_by: str, x: str,
     return counts, handles
 
 
+def _log_if_wide(ax: Any, values: list[np.ndarray]) -> None:
+    """A log axis when positive values span more than 30x: one diverging run (a GAN phase
+    blowing up) would otherwise flatten every other curve to a line at zero."""
+    finite = [v[np.isfinite(v)] for v in values]
+    finite = [v for v in finite if len(v)]
+    if not finite:
+        return
+    lo = min(float(v.min()) for v in finite)
+    hi = max(float(v.max()) for v in finite)
+    if lo > 0 and hi / lo > 30:
+        ax.set_yscale("log")
+
+
 def _empty(ax: Any, what: str) -> None:
     ax.text(0.5, 0.5, f"no {what} logged yet", transform=ax.transAxes, ha="center",
             va="center", color="0.4")
@@ -121,6 +134,7 @@ def distance_plot(records: list[RunRecord], group_by: str) -> Plot:
     counts, handles = _curves(ax, train, "distance", group_by, "step")
     if not handles:
         _empty(ax, "distance")
+    _log_if_wide(ax, [r.metrics["distance"].value for r in train if "distance" in r.metrics])
     palette = colours(train, group_by)
     warmups: dict[int, Any] = {}
     for r in train:

@@ -14,6 +14,10 @@ from ravejobs.report.collect import RunRecord
 
 
 def _hm(seconds: float) -> str:
+    """`83h19m`; under an hour `12m05s`, so short test runs still read."""
+    if seconds < 3600:
+        whole = int(round(seconds))
+        return f"{whole // 60}m{whole % 60:02d}s"
     minutes = int(round(seconds / 60))
     return f"{minutes // 60}h{minutes % 60:02d}m"
 
@@ -71,7 +75,7 @@ COLUMNS: tuple[Column, ...] = (
            "(lower is better)", lambda r: r.final_distance, lambda v: _num(v)),
     Column("steps", "steps done", "last step reached", lambda r: r.steps_done,
            lambda v: f"{v:,}"),
-    Column("wall", "wall time", "hours and minutes spent running (logged time without queue waits)",
+    Column("wall", "wall time", "time spent running (logged time without queue waits)",
            lambda r: round(r.wall_s, 1), _hm),
     Column("gpu_hours", "GPU-h", "wall time x GPUs per node", lambda r: round(r.gpu_hours, 3),
            lambda v: f"{v:.2f}"),
