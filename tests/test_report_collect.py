@@ -88,6 +88,15 @@ def test_fast_reader_matches_read_metrics_on_what_metrics_writer_writes(tmp_path
     assert offset == end and same(as_dicts(rows), expected)
 
 
+def test_many_distinct_keys(tmp_path):
+    f = tmp_path / "metrics.csv"
+    f.write_text(HEADER + "".join(f"{i},{T0 + i:.3f},k{i % 300},{i / 7:.6g}\n"
+                                  for i in range(1200)))
+    expected, _ = read_metrics(f)
+    rows, _ = read_rows(f)
+    assert len(expected) == 300 and same(as_dicts(rows), expected)
+
+
 def test_cache_falls_back_to_read_metrics_for_irregular_blocks(tmp_path):
     f = tmp_path / "metrics.csv"
     tricky_file(f, short_lines=True)
