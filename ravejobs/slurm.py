@@ -290,13 +290,17 @@ def slurm_available() -> bool:
 def sacct(job_ids: Iterable[str]) -> dict[str, JobRecord]:
     """Records of these jobs, array jobs (all their tasks) or array tasks (`123_4`).
 
-    Keys are `<array>_<task>` for array tasks and the plain id otherwise; ids sacct does not
-    know (yet) are absent. Raises SlurmError when sacct fails (no accounting storage).
+    Keys are `<array>_<task>` for array tasks and the plain id otherwise; every task of each
+    array asked about is returned. Ids neither sacct nor squeue know are absent. Raises
+    SlurmError when sacct fails (no accounting storage).
     """
     ids = [str(j) for j in dict.fromkeys(job_ids) if str(j)]
+    # Ask for whole arrays: a task still inside a pending (or cancelled-while-pending) array
+    # has no row of its own, only the array's `123_[4-9%2]` remainder row.
+    arrays = list(dict.fromkeys(i.split("_")[0] for i in ids))
     records: dict[str, JobRecord] = {}
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start:start + _CHUNK]
+    for start in range(0, len(arrays), _CHUNK):
+        chunk = arrays[start:start + _CHUNK]
         out = _run(["sacct", "-P", "-n", "--duplicates", "-j", ",".join(chunk),
                     f"--format={','.join(FIELDS)}"])
         records.update(parse_sacct(out))
@@ -364,7 +368,7 @@ def cluster_limits() -> tuple[int | None, int | None]:
     user = os.environ.get("USER") or getpass.getuser()
     limits: list[int] = []
     try:
-        assoc = _run(["sacctmgr", "-n", "-P", "show", "assoc", f"where user={user}",
+        assoc = _run(["sacctmgr", "-n", "-P", "show", "assoc", "where", f"user={user}",
                       "format=MaxSubmit,QOS"], timeout=20)
         qos_names: set[str] = set()
         for line in assoc.splitlines():

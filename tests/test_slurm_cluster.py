@@ -5,6 +5,8 @@ Trivial bash/python batch scripts only, so these say nothing about training and 
 
 from __future__ import annotations
 
+import getpass
+import os
 import re
 import subprocess
 import time
@@ -55,11 +57,24 @@ def test_start_refuses_without_root_and_says_why(slurm_cluster):
     assert "must run as root" in done.stderr and "nobody" in done.stderr
 
 
-def test_cluster_limits_read_from_scontrol(slurm_cluster):
+def test_cluster_limits_read_from_scontrol_and_sacctmgr(slurm_cluster):
     max_array, max_submit = slurm.cluster_limits()
     conf = (TESTCLUSTER / "slurm.conf").read_text()
     assert max_array == int(re.search(r"^MaxArraySize=(\d+)", conf, re.M).group(1))
     assert max_submit is None  # the test cluster sets no MaxSubmitJobs
+    user = os.environ.get("USER") or getpass.getuser()
+    sacctmgr = ["sacctmgr", "-i", "modify", "user", user, "set"]
+    qos = ["sacctmgr", "-i", "modify", "qos", "normal", "set"]
+    subprocess.run([*sacctmgr, "MaxSubmitJobs=4321"], check=True, capture_output=True)
+    try:
+        assert slurm.cluster_limits() == (max_array, 4321)
+        # The user's QOS limit counts too: the smaller one wins.
+        subprocess.run([*qos, "MaxSubmitJobsPerUser=3210"], check=True, capture_output=True)
+        assert slurm.cluster_limits() == (max_array, 3210)
+    finally:
+        subprocess.run([*sacctmgr, "MaxSubmitJobs=-1"], check=True, capture_output=True)
+        subprocess.run([*qos, "MaxSubmitJobsPerUser=-1"], check=True, capture_output=True)
+    assert slurm.cluster_limits() == (max_array, None)
 
 
 def test_array_with_parallelism_lands_in_sacct(slurm_cluster, sbatch, wait_final, tmp_path):
