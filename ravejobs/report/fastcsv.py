@@ -259,18 +259,21 @@ def _slow_rows(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, rows: np.
 
 _CHUNK = 65536        # rows per vector pass: temporaries stay in cache
 _scratch = np.empty(0, dtype=np.uint8)
+_KEEP = 64 << 20      # larger reads get their own buffer, freed after
 
 
 def _buffer(size: int) -> np.ndarray:
-    """A reused read buffer of `size` bytes plus W bytes of zero padding in front.
-
-    Why: a fresh 10 MB array costs more in page faults than parsing it does.
-    """
+    """A read buffer of `size` bytes plus W bytes of zero padding in front; reused up to
+    _KEEP bytes (why: a fresh 10 MB array costs more in page faults than parsing it does)."""
     global _scratch
-    if len(_scratch) < size + W:
-        _scratch = np.empty(max(size + W, 2 * len(_scratch)), dtype=np.uint8)
-    _scratch[:W] = 0
-    return _scratch[:size + W]
+    if size + W > _KEEP:
+        out = np.empty(size + W, dtype=np.uint8)
+    else:
+        if len(_scratch) < size + W:
+            _scratch = np.empty(min(_KEEP, max(size + W, 2 * len(_scratch))), dtype=np.uint8)
+        out = _scratch[:size + W]
+    out[:W] = 0
+    return out
 
 
 def _empty(keys: list[str]) -> Rows:
