@@ -204,8 +204,10 @@ def efficiency_lines(elapsed_s: float) -> list[str]:
     mem_mb = os.environ.get("SLURM_MEM_PER_NODE")
     source = "sacct + sstat"
     try:
-        earlier = [r for r in slurm.sacct([raw]).values()]
-        record = earlier[0] if earlier else None
+        # An array task's raw id can equal its array's id, and sacct then lists every task.
+        found = slurm.sacct([raw])
+        record = found.get(_job_id()) or next(
+            (r for r in found.values() if r.raw_id == raw), None)
     except slurm.SlurmError as err:
         record, source = None, f"rusage (sacct failed: {err})"
     try:
@@ -229,7 +231,7 @@ def efficiency_lines(elapsed_s: float) -> list[str]:
                      total_cpu_s=record.total_cpu_s + cpu_now, max_rss_bytes=rss,
                      alloc_cpus=record.alloc_cpus or cpus)
     runs = record.restarts + 1
-    return [f"efficiency (seff arithmetic over {runs} run(s) of job {record.job_id}; "
+    return [f"efficiency (seff arithmetic over {runs} run(s) of job {_job_id()}; "
             f"source {source})", *("  " + line for line in slurm.efficiency(record).lines())]
 
 
