@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -121,6 +123,7 @@ class MetricsCache:
         self.keys = None if keys is None else tuple(dict.fromkeys(keys))
         self.folder = Path(folder) if folder else None
         self._entries: dict[Path, _Entry] = {}
+        self._lock = threading.Lock()   # read() may run in several threads (collect does)
         self.bytes_read = 0  # parsed since creation; lets tests and benches see increments
 
     def _cache_file(self, path: Path) -> Path:
@@ -163,13 +166,16 @@ class MetricsCache:
     def read(self, path: str | Path) -> dict[str, Series]:
         """All series of the file at `path` so far ({} if it does not exist yet)."""
         path = Path(path).absolute()
-        entry = self._entries.get(path) or self._load(path)
+        with self._lock:
+            entry = self._entries.get(path)
+        entry = entry or self._load(path)
         try:
             size = path.stat().st_size
             with path.open("rb") as fh:
                 head = fh.read(_HEAD)
         except FileNotFoundError:
-            self._entries.pop(path, None)
+            with self._lock:
+                self._entries.pop(path, None)
             return {}
         if size < entry.offset or head[:len(entry.head)] != entry.head:
             entry = _Entry()
@@ -186,10 +192,12 @@ class MetricsCache:
                 entry.series[key] = merge(entry.series.get(key), series)
             entry.offset = offset
             entry.head = head[:min(_HEAD, offset)]
-            self.bytes_read += offset - before
+            with self._lock:
+                self.bytes_read += offset - before
             if offset > before:
                 self._save(path, entry)
-        self._entries[path] = entry
+        with self._lock:
+            self._entries[path] = entry
         return entry.series
 
 
@@ -303,10 +311,15 @@ def load_record(path: Path, cache: MetricsCache, sweep: str = "", job_id: str = 
 
 
 def collect(refs: Iterable[str | Path], cache: MetricsCache | None = None,
-            stages: tuple[str, ...] = ("train", "prior")) -> list[RunRecord]:
-    """Every run of the given sweeps at these stages, once each, in sweep order."""
+            stages: tuple[str, ...] = ("train", "prior"),
+            threads: int | None = None) -> list[RunRecord]:
+    """Every run of the given sweeps at these stages, once each, in sweep order.
+
+    Run folders are read by a few threads: numpy releases the GIL while parsing, so a
+    100-run report uses every core it is given.
+    """
     cache = cache or MetricsCache()
-    records: list[RunRecord] = []
+    todo: list[tuple[Path, str, str]] = []
     seen: set[Path] = set()
     for ref in refs:
         label, runs = sweep_runs(ref)
@@ -314,7 +327,8 @@ def collect(refs: Iterable[str | Path], cache: MetricsCache | None = None,
             if path.resolve() in seen or not (path / "run.json").is_file():
                 continue
             seen.add(path.resolve())
-            record = load_record(path, cache, label, job_id)
-            if record.run.stage in stages:
-                records.append(record)
-    return records
+            todo.append((path, label, job_id))
+    workers = threads or min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        records = list(pool.map(lambda t: load_record(t[0], cache, t[1], t[2]), todo))
+    return [r for r in records if r.run.stage in stages]

@@ -17,6 +17,7 @@ as `read_metrics` skips them.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -258,20 +259,21 @@ def _slow_rows(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, rows: np.
 
 
 _CHUNK = 65536        # rows per vector pass: temporaries stay in cache
-_scratch = np.empty(0, dtype=np.uint8)
+_local = threading.local()  # one reused read buffer per thread
 _KEEP = 64 << 20      # larger reads get their own buffer, freed after
 
 
 def _buffer(size: int) -> np.ndarray:
     """A read buffer of `size` bytes plus W bytes of zero padding in front; reused up to
     _KEEP bytes (why: a fresh 10 MB array costs more in page faults than parsing it does)."""
-    global _scratch
     if size + W > _KEEP:
         out = np.empty(size + W, dtype=np.uint8)
     else:
-        if len(_scratch) < size + W:
-            _scratch = np.empty(min(_KEEP, max(size + W, 2 * len(_scratch))), dtype=np.uint8)
-        out = _scratch[:size + W]
+        scratch = getattr(_local, "scratch", np.empty(0, dtype=np.uint8))
+        if len(scratch) < size + W:
+            scratch = np.empty(min(_KEEP, max(size + W, 2 * len(scratch))), dtype=np.uint8)
+            _local.scratch = scratch
+        out = scratch[:size + W]
     out[:W] = 0
     return out
 
