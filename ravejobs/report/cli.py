@@ -80,7 +80,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "runs of one or more sweeps. SWEEP: a sweep id, sweep folder, manifest.json, "
                     "`latest`, a run folder or a folder of run folders.")
     p.add_argument("sweeps", nargs="+", metavar="SWEEP")
-    p.add_argument("--out", required=True, help="folder to write report.html / .md / .csv into")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="folder to write report.html / .md / .csv into")
     p.add_argument("--format", choices=tuple(FORMATS), default="html")
     p.add_argument("--group-by", default=None, metavar="KEY",
                    help="setting that colours the curves: dataset (corpus), phase.warmup "
