@@ -22,14 +22,17 @@ class Conv1d(nn.Module):
                  dilation: int = 1, groups: int = 1, bias: bool = True, causal: bool = False,
                  norm: bool = True):
         super().__init__()
-        conv = nn.Conv1d(in_ch, out_ch, kernel, stride=stride, dilation=dilation,
-                         groups=groups, bias=bias)
-        self.conv = weight_norm(conv) if norm else conv
         total = dilation * (kernel - 1)
         self.pad = (total, 0) if causal else (total // 2, total - total // 2)
+        # Symmetric padding is left to the convolution itself (saves a copy of the input).
+        inner = self.pad[0] if self.pad[0] == self.pad[1] else 0
+        self.explicit = inner == 0 and total > 0
+        conv = nn.Conv1d(in_ch, out_ch, kernel, stride=stride, dilation=dilation,
+                         groups=groups, bias=bias, padding=inner)
+        self.conv = weight_norm(conv) if norm else conv
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.pad(x, self.pad))
+        return self.conv(F.pad(x, self.pad) if self.explicit else x)
 
 
 class ConvTranspose1d(nn.Module):
