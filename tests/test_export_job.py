@@ -44,11 +44,11 @@ def point(tmp_path, corpus):  # noqa: F811
     return spec, run, audio
 
 
-def test_centred_model_exports_whole_buffer_processing_that_matches_the_model(point, tmp_path):
+def test_centred_model_without_streaming_matches_the_model_buffer_by_buffer(point, tmp_path):
     spec, run, audio = point
     model = write_checkpoint(run, spec, "gan", audio)
     out = tmp_path / "odd $name's dir" / "model.ts"
-    assert cli(["export", str(run.path), "--out", str(out)]) == 0
+    assert cli(["export", str(run.path), "--out", str(out), "--no-streaming"]) == 0
     ts = torch.jit.load(str(out))
     rave = load_trained(run)
     assert not ts.is_streaming() and int(ts.latent_size) == rave.latent_size == 6
@@ -66,17 +66,47 @@ def test_centred_model_exports_whole_buffer_processing_that_matches_the_model(po
         expected = model.synthesise(model.decoder(latent, add_noise=False))
     assert torch.allclose(ts.decode(z), expected, atol=1e-5)
     assert torch.allclose(y1, expected, atol=1e-5)
+    # mc.nn~ batches voices: a batch of two is each voice on its own
+    pair = torch.cat([block, audio[..., 2048:4096]])
+    with torch.inference_mode():
+        both = ts.forward(pair)
+        second = ts.forward(pair[1:])
+    assert both.shape == (2, 1, 2048) and int(ts.max_batch_size) >= 2
+    assert torch.allclose(both[:1], y1, atol=1e-5) and torch.allclose(both[1:], second, atol=1e-5)
 
 
-def test_cli_default_path_streaming_refusal_and_bad_folder(point, tmp_path, capsys):
+def test_centred_model_streams_as_the_whole_signal_delayed_by_its_latency(point, tmp_path):
+    """Stated tolerance 1e-5, after the first third of the signal (start-up transient of the
+    caches, which hold layer outputs of silence where the whole-signal pass has zero padding)."""
     spec, run, audio = point
     write_checkpoint(run, spec, "gan", audio)
-    assert cli(["export", str(run.path), "--streaming"]) == 1
-    err = capsys.readouterr().err
-    assert "refused" in err and "no_latency" in err
+    assert cli(["export", str(run.path)]) == 0       # streaming is the default
+    path = run.export / export_filename(run)
+    assert path.stat().st_mode & 0o044                # readable by the lab, not 0600
+    assert cli(["export", str(run.path), "--no-streaming", "--out", str(tmp_path / "w.ts")]) == 0
+    stream, whole = torch.jit.load(str(path)), torch.jit.load(str(tmp_path / "w.ts"))
+    assert stream.is_streaming() and not whole.is_streaming()
+    latency = int(stream.forward_latency)
+    assert latency > 0 and int(stream.encode_latency) % spec.model.hop == 0
+    x = audio[..., :audio.shape[-1] // 2048 * 2048]
+    for ts in (stream, whole):
+        ts.set_deterministic(True)
+    with torch.inference_mode():
+        expected = whole.forward(x)
+        got = torch.cat([stream.forward(x[..., i:i + 2048])
+                         for i in range(0, x.shape[-1], 2048)], -1)
+    skip = x.shape[-1] // 3
+    diff = (got[..., skip + latency:] - expected[..., skip:x.shape[-1] - latency]).abs().max()
+    assert float(diff) <= 1e-5 and float(expected.abs().max()) > 1e-3
+
+
+def test_cli_default_path_and_bad_folder(point, tmp_path, capsys):
+    spec, run, audio = point
+    write_checkpoint(run, spec, "gan", audio)
     assert cli(["export", str(run.path)]) == 0
-    assert (run.export / export_filename(run)).is_file()
-    assert "no prior included" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert str(run.export / export_filename(run)) in out
+    assert "no prior included" in out and "latency" in out
     assert cli(["export", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
 

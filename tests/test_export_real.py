@@ -29,35 +29,45 @@ torch.set_num_threads(1)
 load = lambda: torch.jit.load(path)
 m = load()
 x = torch.from_numpy(sf.read(wav, dtype='float32')[0]).reshape(1, 1, -1)
-info = {k: int(getattr(m, k)) for k in ('sampling_rate', 'latent_size', 'max_batch_size')}
+info = {k: int(getattr(m, k)) for k in ('sampling_rate', 'latent_size', 'max_batch_size',
+                                        'forward_latency')}
 info['methods'] = list(m.get_methods())
 info['params'] = {k: getattr(m, k + '_params').tolist() for k in info['methods']}
 info['streaming'] = bool(m.is_streaming())
+
+
+def blocks(fn, sig, n):
+    return torch.cat([fn(sig[..., i:i + n]) for i in range(0, sig.shape[-1], n)], -1)
+
+
+def quiet(*mods):
+    for mod in mods:
+        mod.set_deterministic(True)
+    return mods
+
+
 with torch.inference_mode():
-    z = m.encode(x)
+    z, f = m.encode(x), m.forward(x)
     y = m.decode(z)
-    f = m.forward(x)
     zp = m.prior(torch.full((1, 1, 10), 0.8))
     yp = m.decode(zp)
     info['shapes'] = {'x': list(x.shape), 'z': list(z.shape), 'y': list(y.shape),
-                      'forward': list(f.shape), 'prior': list(zp.shape), 'prior_audio': list(yp.shape)}
+                      'forward': list(f.shape), 'prior': list(zp.shape),
+                      'prior_audio': list(yp.shape)}
     info['finite'] = all(bool(torch.isfinite(t).all()) for t in (z, y, f, zp, yp))
-    info['noisy_differs'] = float((m.forward(x[..., :2048]) - m.forward(x[..., :2048])).abs().max())
-    blocks = lambda fn, sig, n: torch.cat([fn(sig[..., i:i + n]) for i in range(0, sig.shape[-1], n)], -1)
-    whole, parts = load(), load()
-    for mod in (whole, parts):
-        mod.set_deterministic(True)
-    info['diff'] = {
-        'forward': float((whole.forward(x) - blocks(parts.forward, x, 2048)).abs().max()),
-    }
-    whole, parts = load(), load()
-    zw = whole.encode(x)
-    zb = blocks(parts.encode, x, 2048)
-    info['diff']['encode'] = float((zw - zb).abs().max())
-    hop = int(m.encode_params[3])
-    whole.set_deterministic(True); parts.set_deterministic(True)
-    info['diff']['decode'] = float((whole.decode(zw) - blocks(parts.decode, zw, 2048 // hop)).abs().max())
     info['peak'] = float(f.abs().max())
+    a = x[..., :2048]
+    info['noisy_differs'] = float((m.forward(a) - m.forward(a)).abs().max())
+    # successive 2048-sample buffers against the whole signal, each on a fresh load
+    whole, parts = quiet(load(), load())
+    info['diff'] = {'forward': float((whole.forward(x) - blocks(parts.forward, x, 2048))
+                                     .abs().max())}
+    whole, parts = quiet(load(), load())
+    zw = whole.encode(x)
+    info['diff']['encode'] = float((zw - blocks(parts.encode, x, 2048)).abs().max())
+    hop = int(m.encode_params[3])
+    info['diff']['decode'] = float((whole.decode(zw) - blocks(parts.decode, zw, 2048 // hop))
+                                   .abs().max())
 np.save(out, zw.numpy())
 print(json.dumps(info))
 """
@@ -105,7 +115,7 @@ def test_exported_file_runs_on_real_audio_without_ravejobs(exported, tmp_path):
     assert info["methods"] == ["encode", "decode", "forward", "prior"]
     assert info["params"] == {"encode": [1, 1, k, hop], "decode": [k, hop, 1, 1],
                               "forward": [1, 1, 1, 1], "prior": [1, hop, k, hop]}
-    assert info["streaming"] is True
+    assert info["streaming"] is True and info["forward_latency"] == 0   # no_latency model
     assert info["shapes"] == {"x": [1, 1, n], "z": [1, k, n // hop], "y": [1, 1, n],
                               "forward": [1, 1, n], "prior": [1, k, 10],
                               "prior_audio": [1, 1, 10 * hop]}

@@ -15,9 +15,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "trained on that checkpoint) into one .ts file that nn~ loads.")
     p.add_argument("run", help="a run folder: the model's 03-TR-..., or its 04-TP-/05-EX-...")
     p.add_argument("--out", help="file to write (default: <RUN>/export/<model>-<sig>.ts)")
-    p.add_argument("--streaming", action=argparse.BooleanOptionalAction, default=None,
-                   help="cached convolutions for successive buffers (default: when the model "
-                        "was trained with model.no_latency=true; needs it)")
+    p.add_argument("--streaming", action=argparse.BooleanOptionalAction, default=True,
+                   help="cached convolutions carry state across successive buffers (default); "
+                        "a centred model (no_latency false) then adds latency. "
+                        "--no-streaming: each buffer on its own, no state, no added latency")
     p.set_defaults(func=main)
 
 
@@ -50,7 +51,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"ravejobs export: refused: {err}", file=sys.stderr)
         return 1
     info = result.to_dict()
-    mode = "streaming (cached convolutions)" if result.streaming else "whole buffers"
+    mode = (f"streaming, latency {result.latency} samples" if result.streaming
+            else "each buffer on its own")
     print(f"wrote {result.path} ({info['bytes'] / 1e6:.1f} MB, {mode}, {result.sr} Hz, "
           f"latent {result.latent_size}, hop {result.hop}, methods "
           f"{', '.join(result.methods)})")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,14 +38,22 @@ class ExportResult:
     model_checkpoint: str
     model_step: int
     prior: str
+    latency: int
     seconds: float
 
     def to_dict(self) -> dict[str, Any]:
         return {"file": str(self.path), "streaming": self.streaming, "methods": self.methods,
                 "sampling_rate": self.sr, "hop": self.hop, "latent_size": self.latent_size,
                 "model_checkpoint": self.model_checkpoint, "model_step": self.model_step,
-                "prior": self.prior, "bytes": self.path.stat().st_size,
+                "prior": self.prior, "latency_samples": self.latency,
+                "bytes": self.path.stat().st_size,
                 "seconds": round(self.seconds, 3)}
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def export_filename(model_run: RunDir) -> str:
@@ -109,12 +118,12 @@ def verify(data: bytes, streaming: bool, hop: int) -> dict[str, list[int]]:
     return methods
 
 
-def export_run(model_run: RunDir, out: str | Path, streaming: bool | None = None,
+def export_run(model_run: RunDir, out: str | Path, streaming: bool = True,
                prior_run: RunDir | None = None) -> ExportResult:
     """Script the model of `model_run` (and the prior of `prior_run`) into the file `out`.
 
-    `streaming` None follows the model's config: cached convolutions exactly when it was
-    trained with `no_latency`.
+    `streaming` (default): cached convolutions carry state from buffer to buffer; a centred
+    (non-`no_latency`) model then adds latency. False: every call on its own (stateless).
     """
     from ravejobs.export.scripted import build
 
@@ -123,18 +132,15 @@ def export_run(model_run: RunDir, out: str | Path, streaming: bool | None = None
     prior, prior_path = (load_prior_for(prior_run, model) if prior_run is not None
                          else (None, None))
     cfg = model.model.cfg
-    if streaming is None:
-        streaming = bool(cfg.no_latency)
-    try:
-        scripted = build(model, streaming, prior)
-    except ValueError as err:
-        raise ExportRefused(str(err)) from err
+    scripted = build(model, streaming, prior)
     buffer = io.BytesIO()
     torch.jit.save(scripted, buffer)
     data = buffer.getvalue()
     methods = verify(data, streaming, int(model.hop))
     path = atomic_write_bytes(Path(out), data)
+    os.chmod(path, 0o666 & ~_umask())   # mkstemp makes 0600; the file is for sharing
     return ExportResult(path=path, streaming=streaming, methods=methods, sr=int(cfg.sr),
                         hop=int(model.hop), latent_size=int(model.latent_size),
                         model_checkpoint=str(model.checkpoint_path), model_step=int(model.step),
-                        prior=str(prior_path or ""), seconds=time.monotonic() - start)
+                        prior=str(prior_path or ""), latency=int(scripted.forward_latency),
+                        seconds=time.monotonic() - start)

@@ -119,9 +119,19 @@ class ScriptedRAVE(nn.Module):
         cfg = model.cfg
         self.streaming = streaming
         self.pqmf = StreamPQMF(model.pqmf, streaming) if model.pqmf is not None else None
-        self.encoder = convert_encoder(model.encoder, streaming)
-        self.decoder = convert_decoder(model.decoder, streaming)
+        bands = model.pqmf.bands if model.pqmf is not None else 1
+        analysis = self.pqmf.analysis_delay if self.pqmf is not None else 0
+        start = self.pqmf.synthesis_start if self.pqmf is not None else 0
+        self.encoder, enc_frames = convert_encoder(model.encoder, streaming, analysis)
+        self.decoder, dec_bands = convert_decoder(model.decoder, streaming)
         self.hop = int(cfg.hop)
+        # Streaming latency in samples: a centred model's output is the whole-signal output
+        # delayed by this much; 0 for no_latency models (beyond the causal PQMF's own delay).
+        decode_latency = dec_bands * bands + start
+        self.register_buffer("encode_latency", torch.tensor(enc_frames * self.hop))
+        self.register_buffer("decode_latency", torch.tensor(decode_latency))
+        self.register_buffer("forward_latency",
+                             torch.tensor(enc_frames * self.hop + decode_latency))
         self.crop = int(trained.latent_size)      # dimensions nn~ sees
         self.kept = int(model.kept)               # dimensions the encoder outputs
         self.full = int(cfg.latent_size)          # dimensions the decoder takes
@@ -212,14 +222,10 @@ class ScriptedRAVE(nn.Module):
         return self.streaming
 
 
-def build(trained: nn.Module, streaming: bool, prior: nn.Module | None = None
+def build(trained: nn.Module, streaming: bool = True, prior: nn.Module | None = None
           ) -> torch.jit.ScriptModule:
-    """Script a trained model (and prior); `streaming` needs a `no_latency` (causal) model."""
-    cfg = trained.model.cfg
-    if streaming and not cfg.no_latency:
-        raise ValueError(f"streaming export needs model.no_latency=true; {cfg.name} was trained "
-                         "with centred (non-causal) convolutions, which look ahead of the "
-                         "buffer; export without streaming or train with no_latency")
+    """Script a trained model (and prior). Streaming: cached convolutions, state from call to
+    call (centred models then add latency); not streaming: each call on its own."""
     wrapper = ScriptedRAVE(trained, streaming, prior).eval().requires_grad_(False)
     with torch.no_grad():
         return torch.jit.script(wrapper)

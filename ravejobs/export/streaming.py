@@ -2,14 +2,20 @@
 
 nn~ hands the model one buffer at a time (2048 samples by default). A zero-padded convolution
 would see silence before every buffer and click at each boundary. A *cached* convolution keeps
-the last `pad` input samples of the previous buffer instead, so buffer after buffer gives the
-same output as the whole signal at once. That only works for causal layers (all padding on the
-left, `no_latency: true`): a centred layer needs samples that have not arrived yet.
+the last input samples of the previous buffer instead, so buffer after buffer gives the same
+output as the whole signal at once.
+
+Causal layers (`no_latency: true`, all padding on the left) stream with no delay. A centred
+layer with padding (left, right) needs `right` samples that have not arrived yet: it streams as
+a causal layer whose cache holds left + right (+ extra) samples, i.e. its output is the
+whole-signal output delayed. `convert` tracks that delay through the network (in samples at each
+layer's own rate): strided layers get `extra` cache samples so the delay stays a whole number of
+output frames; residual paths and the decoder's parallel heads get delay lines to stay aligned.
+This is upstream cached_conv's approach (latency for centred models), written for our layers.
 
 We do not touch `ravejobs.model`: `convert_*` read a trained model's modules (weight norm
 folded into plain weights) and build equivalents here. Every layer takes `streaming`:
-  * True  (causal models): caches carry state from call to call, reset on `reset()` or when the
-    batch size changes;
+  * True: caches carry state from call to call (a new batch size starts a new stream);
   * False: each call is processed on its own with zero padding, exactly like the training code.
 """
 
@@ -36,40 +42,42 @@ class CachedConv1d(nn.Module):
     """Conv1d with explicit (left, right) padding; in streaming mode the left pad is a cache."""
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, stride: int,
-                 dilation: int, groups: int, pad: tuple[int, int], streaming: bool):
+                 dilation: int, groups: int, pad: tuple[int, int], streaming: bool,
+                 extra: int = 0):
         super().__init__()
-        if streaming and pad[1] != 0:
-            raise ValueError(f"a cached convolution needs causal padding, got {pad}; export a "
-                             "model trained with model.no_latency=true to stream it")
         self.weight = _plain(weight)
         self.bias = _plain(bias) if bias is not None else None
         self.stride, self.dilation, self.groups = stride, dilation, groups
         self.left, self.right = pad
+        self.keep = pad[0] + pad[1] + extra   # streaming: all padding becomes cache
         self.streaming = streaming
-        self.register_buffer("cache", torch.zeros(0, weight.shape[1] * groups, pad[0]))
+        self.register_buffer("cache", torch.zeros(0, weight.shape[1] * groups, self.keep))
 
     def reset(self) -> None:
-        self.cache = torch.zeros(0, self.cache.shape[1], self.left)
+        self.cache = torch.zeros(0, self.cache.shape[1], self.keep)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.streaming:
+            frames = x.shape[-1] // self.stride   # buffers are whole numbers of frames
             if self.cache.shape[0] != x.shape[0]:
-                self.cache = torch.zeros(x.shape[0], x.shape[1], self.left, dtype=x.dtype,
+                self.cache = torch.zeros(x.shape[0], x.shape[1], self.keep, dtype=x.dtype,
                                          device=x.device)
             x = torch.cat([self.cache, x], -1)
-            if self.left > 0:
-                self.cache = x[..., x.shape[-1] - self.left:].detach()
+            if self.keep > 0:
+                self.cache = x[..., x.shape[-1] - self.keep:].detach()
         else:
             x = F.pad(x, [self.left, self.right])
+            frames = (x.shape[-1] - self.dilation * (self.weight.shape[-1] - 1) - 1) \
+                // self.stride + 1
         if self.dilation > 1 and self.groups == 1:
-            return self.unfolded(x)
-        return F.conv1d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+            return self.unfolded(x, frames)
+        y = F.conv1d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return y[..., :frames]
 
-    def unfolded(self, x: torch.Tensor) -> torch.Tensor:
+    def unfolded(self, x: torch.Tensor, frames: int) -> torch.Tensor:
         """Dilated conv as gathered taps and one matmul: torch's CPU path for dilated conv1d
         (slow_conv_dilated2d) costs about twice as much at RAVE's per-buffer sizes."""
         k = self.weight.shape[-1]
-        frames = (x.shape[-1] - self.dilation * (k - 1) - 1) // self.stride + 1
         span = (frames - 1) * self.stride + 1
         taps = [x[..., m * self.dilation:m * self.dilation + span:self.stride] for m in range(k)]
         cols = torch.stack(taps, 2).reshape(x.shape[0], -1, frames)
@@ -85,15 +93,12 @@ class CachedConvTranspose1d(nn.Module):
     then interleaved: on one CPU core this is 1.5-3x faster than `conv_transpose1d` at the
     sizes RAVE runs per buffer. Output sample n depends on input frames floor(n/stride) - c ..
     floor(n/stride) with c = ceil(kernel/stride) - 1; with start 0 (causal) streaming keeps
-    the last c input frames.
+    the last c input frames; a centred crop `start` becomes a delay of `start` samples.
     """
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, stride: int,
                  start: int, scale: float, streaming: bool):
         super().__init__()
-        if streaming and start != 0:
-            raise ValueError("a cached transposed convolution needs a causal layer (crop 0); "
-                             "export a model trained with model.no_latency=true to stream it")
         c_in, c_out, kernel = weight.shape
         taps = math.ceil(kernel / stride)
         w = F.pad(weight.detach().float() * scale, [0, taps * stride - kernel])
@@ -102,7 +107,8 @@ class CachedConvTranspose1d(nn.Module):
         self.weight = _plain(poly.reshape(c_out * stride, c_in, taps))
         self.bias = (_plain(bias.detach().float().repeat_interleave(stride) * scale)
                      if bias is not None else None)
-        self.stride, self.start, self.out_channels = stride, start, c_out
+        self.stride, self.out_channels = stride, c_out
+        self.start = 0 if streaming else start   # streaming: the crop becomes a delay
         self.context = taps - 1
         self.ahead = math.ceil(start / stride)   # extra frames a centred crop reaches into
         self.streaming = streaming
@@ -128,15 +134,35 @@ class CachedConvTranspose1d(nn.Module):
         return y[..., self.start:self.start + frames * self.stride]
 
 
-class ResidualStack(nn.Module):
-    def __init__(self, units: list[nn.Module]):
+class Delay(nn.Module):
+    """A delay line of `n` samples (streaming) that keeps parallel paths aligned."""
+
+    def __init__(self, n: int):
         super().__init__()
-        self.units = nn.ModuleList(units)
+        self.n = n
+        self.register_buffer("cache", torch.zeros(0, 0, n))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for unit in self.units:
-            x = x + unit(x)
-        return x
+        if self.n == 0:
+            return x
+        if self.cache.shape[0] != x.shape[0] or self.cache.shape[1] != x.shape[1]:
+            self.cache = torch.zeros(x.shape[0], x.shape[1], self.n, dtype=x.dtype,
+                                     device=x.device)
+        y = torch.cat([self.cache, x], -1)
+        self.cache = y[..., y.shape[-1] - self.n:].detach()
+        return y[..., :x.shape[-1]]
+
+
+class Residual(nn.Module):
+    """x + unit(x), x delayed by the unit's delay."""
+
+    def __init__(self, unit: nn.Module, delay: int):
+        super().__init__()
+        self.unit = unit
+        self.delay = Delay(delay)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.delay(x) + self.unit(x)
 
 
 class NoiseSynth(nn.Module):
@@ -169,31 +195,43 @@ class StreamEncoder(nn.Module):
 
 class StreamDecoder(nn.Module):
     def __init__(self, net: nn.Module, wave: nn.Module, loud: nn.Module, loud_stride: int,
-                 noise: NoiseSynth | None):
+                 noise: NoiseSynth | None, delays: tuple[int, int, int] = (0, 0, 0)):
         super().__init__()
         self.net, self.wave, self.loud = net, wave, loud
         self.loud_stride = loud_stride
         self.noise = noise
+        # delay lines that align the three heads (wave, loudness, noise) in streaming mode
+        self.wave_delay, self.loud_delay, self.noise_delay = (Delay(d) for d in delays)
 
     def forward(self, z: torch.Tensor, add_noise: bool) -> torch.Tensor:
         h = self.net(z)
         loud = self.loud(h)
         if self.loud_stride > 1:
             loud = loud.repeat_interleave(self.loud_stride, dim=-1)[..., :h.shape[-1]]
-        y = torch.tanh(self.wave(h)) * blocks.mod_sigmoid(loud)
-        if add_noise and self.noise is not None:
-            y = y + self.noise(h)
+        loud = self.loud_delay(loud)
+        y = torch.tanh(self.wave_delay(self.wave(h))) * blocks.mod_sigmoid(loud)
+        if self.noise is not None:
+            noise = self.noise_delay(self.noise(h))   # runs even when muted: keeps its state
+            if add_noise:
+                y = y + noise
         return y
 
 
 class StreamPQMF(nn.Module):
-    """Analysis (x -> bands) and synthesis (bands -> x) with their own caches."""
+    """Analysis (x -> bands) and synthesis (bands -> x) with their own caches.
+
+    `analysis_delay` is in band samples; synthesis adds `synthesis_start` audio samples to the
+    delay of its input (times the number of bands).
+    """
 
     def __init__(self, pqmf: PQMF, streaming: bool):
         super().__init__()
         m = pqmf.bands
-        self.analysis = CachedConv1d(pqmf.h_analysis, None, m, 1, 1, pqmf.pad, streaming)
+        extra, self.analysis_delay = _rounded(pqmf.pad[1], 0, m, streaming)
+        self.analysis = CachedConv1d(pqmf.h_analysis, None, m, 1, 1, pqmf.pad, streaming,
+                                     extra)
         start = 0 if pqmf.causal else (pqmf.h_synthesis.shape[-1] - 1) // 2
+        self.synthesis_start = start if streaming else 0
         self.synthesis = CachedConvTranspose1d(pqmf.h_synthesis, None, m, start, float(m),
                                                streaming)
 
@@ -201,47 +239,71 @@ class StreamPQMF(nn.Module):
 # ---------------------------------------------------------------------------- conversion
 
 
-def convert(module: nn.Module, streaming: bool) -> nn.Module:
-    """A scriptable equivalent of one of the model's layers (recursively)."""
+def _rounded(right: int, delay: int, stride: int, streaming: bool) -> tuple[int, int]:
+    """(extra cache samples, output delay in output frames) of a strided cached conv."""
+    if not streaming:
+        return 0, 0
+    extra = -(right + delay) % stride
+    return extra, (right + delay + extra) // stride
+
+
+def convert(module: nn.Module, streaming: bool, delay: int = 0) -> tuple[nn.Module, int]:
+    """A scriptable equivalent of one of the model's layers (recursively), and the delay of
+    its output (in its output's samples) given the delay of its input; 0 when not streaming."""
     if isinstance(module, convs.Conv1d):
         c = module.conv
+        extra, out = _rounded(module.pad[1], delay, c.stride[0], streaming)
         return CachedConv1d(c.weight, c.bias, c.stride[0], c.dilation[0], c.groups,
-                            module.pad, streaming)
+                            module.pad, streaming, extra), out
     if isinstance(module, convs.ConvTranspose1d):
         c = module.conv
+        out = delay * module.stride + module.crop if streaming else 0
         return CachedConvTranspose1d(c.weight, c.bias, module.stride, module.crop, 1.0,
-                                     streaming)
+                                     streaming), out
     if isinstance(module, nn.Sequential):
-        return nn.Sequential(*(convert(m, streaming) for m in module))
+        layers = []
+        for m in module:
+            layer, delay = convert(m, streaming, delay)
+            layers.append(layer)
+        return nn.Sequential(*layers), delay
     if isinstance(module, blocks.ResidualStack):
-        return ResidualStack([convert(u, streaming) for u in module.units])
+        units = []
+        for u in module.units:
+            unit, after = convert(u, streaming, delay)
+            units.append(Residual(unit, after - delay))
+            delay = after
+        return nn.Sequential(*units), delay
     if isinstance(module, blocks.Upsample):
-        return nn.Sequential(nn.LeakyReLU(0.2), convert(module.conv, streaming))
+        conv, delay = convert(module.conv, streaming, delay)
+        return nn.Sequential(nn.LeakyReLU(0.2), conv), delay
     if isinstance(module, nn.LeakyReLU):
-        return nn.LeakyReLU(module.negative_slope)
+        return nn.LeakyReLU(module.negative_slope), delay
     if isinstance(module, nn.BatchNorm1d):
         bn = nn.BatchNorm1d(module.num_features, module.eps)
         bn.load_state_dict(module.state_dict())
-        return bn.eval()
+        return bn.eval(), delay
     raise TypeError(f"no streaming equivalent for {type(module).__name__}; "
                     "ravejobs.export.streaming.convert needs a case for it")
 
 
-def convert_encoder(encoder: Encoder, streaming: bool) -> StreamEncoder:
-    return StreamEncoder(convert(encoder.net, streaming))
+def convert_encoder(encoder: Encoder, streaming: bool, delay: int = 0
+                    ) -> tuple[StreamEncoder, int]:
+    """The encoder and its output delay in latent frames (input delay in band samples)."""
+    net, out = convert(encoder.net, streaming, delay)
+    return StreamEncoder(net), out
 
 
-def convert_decoder(decoder: Decoder, streaming: bool) -> StreamDecoder:
-    noise = None
+def convert_decoder(decoder: Decoder, streaming: bool) -> tuple[StreamDecoder, int]:
+    """The decoder and its output delay in band samples, for latents with no delay."""
+    net, dh = convert(decoder.net, streaming)
+    wave, dw = convert(decoder.wave, streaming, dh)
+    loud, dl = convert(decoder.loud, streaming, dh)
+    dl *= decoder.loud_stride
+    noise, dn = None, 0
     if decoder.noise is not None:
-        noise = NoiseSynth(convert(decoder.noise.net, streaming), decoder.noise.data_size,
-                           decoder.noise.hop)
-    return StreamDecoder(convert(decoder.net, streaming), convert(decoder.wave, streaming),
-                         convert(decoder.loud, streaming), decoder.loud_stride, noise)
-
-
-def reset_caches(module: nn.Module) -> None:
-    """Forget every cache (Python side; the scripted model has its own `reset`)."""
-    for m in module.modules():
-        if isinstance(m, CachedConv1d | CachedConvTranspose1d):
-            m.reset()
+        noise_net, frames = convert(decoder.noise.net, streaming, dh)
+        noise = NoiseSynth(noise_net, decoder.noise.data_size, decoder.noise.hop)
+        dn = frames * decoder.noise.hop
+    total = max(dw, dl, dn)
+    return (StreamDecoder(net, wave, loud, decoder.loud_stride, noise,
+                          (total - dw, total - dl, total - dn)), total)
