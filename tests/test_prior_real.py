@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -64,6 +68,49 @@ def test_prior_of_a_real_model_samples_audio_of_the_right_length_and_rate(traine
     out = rave.decode(z)
     assert out.shape == (1, 1, 20 * rave.hop) and rave.sr == spec.dataset.sr == 16000
     assert torch.isfinite(out).all()
+
+
+@pytest.mark.slow   # two job processes start (torch, Lightning): about 40 s on the shared CPU
+def test_time_limit_signal_requeues_and_resumes_in_a_real_process(trained, tmp_path,
+                                                                   monkeypatch):
+    """submitit's local executor, its real USR2 handler, a real requeue of the same job."""
+    import time
+
+    import submitit
+
+    from ravejobs.jobs.prior import PriorJob
+    from ravejobs.metrics import read_metrics
+
+    spec, model_run, _ = trained
+    # checkpoints only at the signal and the end: the test is about the requeue
+    spec = replace(spec, prior=replace(spec.prior, max_steps=100),
+                   train=replace(spec.train, checkpoint_every_steps=1000))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")   # the job process: see one_thread
+    run = RunDir.for_spec(spec, "prior")
+    run.create(spec)
+    executor = submitit.LocalExecutor(folder=tmp_path / "logs")
+    executor.update_parameters(timeout_min=5)
+    job = executor.submit(PriorJob(str(run.path)))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        rows, _ = read_metrics(run.metrics_file)
+        if len(rows.get("prior_loss", {})) >= 3 or job.done():
+            break
+        time.sleep(0.05)
+    assert not job.done(), job.stderr()
+    # What SLURM does before the time limit: USR2 to the task (submitit's `_interrupt` would
+    # signal the local controller, which has no USR2 handler, so signal its child).
+    controller = job._process.pid
+    children = Path(f"/proc/{controller}/task/{controller}/children").read_text().split()
+    assert children, "the local controller has no task process"
+    os.kill(int(children[0]), signal.SIGUSR2)
+    summary = job.result()
+    out = job.stdout() or ""
+    assert summary["steps"] == 100
+    assert "requeued at time limit" in out and "resumed from" in out
+    resumed_at = int(out.split("at step ")[-1].split()[0])
+    assert 3 <= resumed_at < 100
+    assert json.loads(run.state_file.read_text())["status"] == "finished"
 
 
 def test_a_model_stopped_in_the_vae_phase_is_refused(trained):
