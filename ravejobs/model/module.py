@@ -65,7 +65,7 @@ class RAVE(pl.LightningModule):
         self.loudness = Loudness(model.sr)
         self.fidelity = Fidelity(self.kept)
         self.step = 0
-        self.logs: dict[str, float] = {}
+        self.logs: dict[str, torch.Tensor | float] = {}  # latest values, read when logging
         self.rank = 0
 
     # ------------------------------------------------------------------ export-friendly parts
@@ -122,7 +122,7 @@ class RAVE(pl.LightningModule):
             loss_dis = x.new_zeros(())
             for real, fake in zip(self.discriminator(x), self.discriminator(y), strict=True):
                 loss_dis = loss_dis + adversarial(real[-1], fake[-1], self.cfg.mode)[0]
-            self.logs["loss_dis"] = float(loss_dis.detach())
+            self.logs["loss_dis"] = loss_dis.detach()
             return "dis", loss_dis
         with torch.set_grad_enabled(not gan):
             mean, scale = self.encoder(xb)
@@ -143,9 +143,10 @@ class RAVE(pl.LightningModule):
                 adv = adv + adversarial(r[-1], f[-1], self.cfg.mode)[1]
             fm = feature_matching(real, fake)
             loss = loss + adv + (fm if self.cfg.feature_match else 0)
-            self.logs["feature_matching"] = float(fm.detach())
-        self.logs.update(distance=float(distance.detach()), beta=beta,
-                         kl=float(kl.detach()), loss_gen=float(loss.detach()))
+            self.logs["feature_matching"] = fm.detach()
+        # Tensors, not floats: converting here would wait for the GPU at every step.
+        self.logs.update(distance=distance.detach(), beta=beta, kl=kl.detach(),
+                         loss_gen=loss.detach())
         return "gen", loss
 
     # ------------------------------------------------------------------ Lightning

@@ -246,7 +246,7 @@ class TrainSession:
             rate = (s - self.logged_step) / max(now - self.logged_at, 1e-9)
             self.logged_at, self.logged_step = now, s
             keys = ("distance", "beta", "loss_gen", "loss_dis", "feature_matching", "kl")
-            values = {k: self.model.logs[k] for k in keys if k in self.model.logs}
+            values = {k: float(self.model.logs[k]) for k in keys if k in self.model.logs}
             values.update(steps_per_s=rate, phase=float(s > self.warmup))
             self.write(values)
             if self.is_main:
