@@ -6,10 +6,11 @@ on the weights), exports it as nn~ would load it (the TorchScript file, read bac
 In the same run, alternating buffer by buffer so both see the same machine load, it times the
 baseline: the eager ravejobs model (`encode` then `decode`) on the same buffers.
 
-Prints, for the centred model (whole-buffer processing) and the no_latency one (cached
-convolutions): seconds of audio per second of compute (> 1 is faster than realtime), timed as
-the thread's CPU time (one thread, so what one free core would take; the wall-clock figure is
-printed beside it because a shared machine inflates it) and the exported/eager ratio; then
+Prints, for the centred model (streaming with added latency, and each buffer on its own) and
+the no_latency one (streaming): seconds of audio per second of compute (> 1 is faster than
+realtime), timed as the thread's CPU time (one thread, so what one free core would take; the
+wall-clock figure is printed beside it because a shared machine inflates it), the exported/eager
+ratio and the added latency; then
 generation without input (the `prior` method, upstream-v1 prior size, then `decode`).
 
     python bench/bench_export.py [--buffers 100] [--model rave_v1] [--sr 48000]
@@ -54,11 +55,11 @@ def exported(trained: TrainedRAVE, streaming: bool,
     return torch.jit.load(buffer)
 
 
-def run(spec: ModelSpec, buffers: int) -> dict[str, float]:
+def run(spec: ModelSpec, buffers: int, streaming: bool) -> dict[str, float]:
     torch.manual_seed(0)
     model = RAVE(spec, warmup=1, kl=KLSpec())
     trained = TrainedRAVE(model, Path("random"), step=2, phase="gan")
-    ts = exported(trained, spec.no_latency)
+    ts = exported(trained, streaming)
     signal = torch.randn(1, 1, BUFFER * (buffers + 5)) * 0.3
     times: dict[str, list[float]] = {"exported": [], "eager": [], "exported_wall": []}
     with torch.inference_mode():
@@ -74,7 +75,8 @@ def run(spec: ModelSpec, buffers: int) -> dict[str, float]:
                 times["eager"].append(t2 - t1)
                 times["exported_wall"].append(w1 - w0)
     audio = BUFFER / spec.sr
-    return {k: audio / statistics.median(v) for k, v in times.items()}
+    rates = {k: audio / statistics.median(v) for k, v in times.items()}
+    return {**rates, "latency_ms": 1000 * int(ts.forward_latency) / spec.sr}
 
 
 def run_prior(spec: ModelSpec, buffers: int, latent: int) -> float:
@@ -82,7 +84,7 @@ def run_prior(spec: ModelSpec, buffers: int, latent: int) -> float:
     torch.manual_seed(0)
     trained = TrainedRAVE(RAVE(spec, warmup=1, kl=KLSpec()), Path("random"), 2, "gan")
     trained.latent_size = latent
-    ts = exported(trained, spec.no_latency, Prior.from_spec(PriorSpec(), latent))
+    ts = exported(trained, True, Prior.from_spec(PriorSpec(), latent))
     frames = BUFFER // spec.hop
     temperature = torch.ones(1, 1, frames)
     cpu = []
@@ -107,13 +109,15 @@ def main() -> None:
           f"({1000 * BUFFER / args.sr:.1f} ms), 1 thread, median of {args.buffers} buffers")
     print("x realtime = seconds of audio per second of this thread's CPU time (what one free "
           "core gives);\nwall = the same against the clock on this (possibly shared) machine")
-    print(f"{'mode':34s} {'exported x realtime':>20s} {'(wall)':>7s} {'eager x realtime':>17s} "
-          f"{'exported/eager':>15s}")
-    for label, no_latency in (("centred (whole buffers)", False),
-                              ("no_latency (cached convolutions)", True)):
-        r = run(replace(base, no_latency=no_latency), args.buffers)
-        print(f"{label:34s} {r['exported']:20.2f} {r['exported_wall']:7.2f} {r['eager']:17.2f} "
-              f"{r['exported'] / r['eager']:15.2f}")
+    print(f"{'mode':40s} {'exported x realtime':>20s} {'(wall)':>7s} {'eager x realtime':>17s} "
+          f"{'exported/eager':>15s} {'latency':>9s}")
+    for label, no_latency, streaming in (
+            ("centred, streaming (default)", False, True),
+            ("centred, --no-streaming (each buffer)", False, False),
+            ("no_latency, streaming (default)", True, True)):
+        r = run(replace(base, no_latency=no_latency), args.buffers, streaming)
+        print(f"{label:40s} {r['exported']:20.2f} {r['exported_wall']:7.2f} {r['eager']:17.2f} "
+              f"{r['exported'] / r['eager']:15.2f} {r['latency_ms']:6.0f} ms")
     latent = 16
     rate = run_prior(replace(base, no_latency=True), args.buffers, latent)
     print(f"prior (conf/prior/default.yaml, {latent} latent dims) + decode, no_latency: "

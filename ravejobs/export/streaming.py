@@ -53,9 +53,6 @@ class CachedConv1d(nn.Module):
         self.streaming = streaming
         self.register_buffer("cache", torch.zeros(0, weight.shape[1] * groups, self.keep))
 
-    def reset(self) -> None:
-        self.cache = torch.zeros(0, self.cache.shape[1], self.keep)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.streaming:
             frames = x.shape[-1] // self.stride   # buffers are whole numbers of frames
@@ -113,9 +110,6 @@ class CachedConvTranspose1d(nn.Module):
         self.ahead = math.ceil(start / stride)   # extra frames a centred crop reaches into
         self.streaming = streaming
         self.register_buffer("cache", torch.zeros(0, c_in, self.context))
-
-    def reset(self) -> None:
-        self.cache = torch.zeros(0, self.cache.shape[1], self.context)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, frames = x.shape[0], x.shape[-1]
