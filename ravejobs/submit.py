@@ -29,9 +29,17 @@ GPU_STAGES = ("train", "prior")
 
 
 def executor_parameters(
-    array: ArrayJob, cluster: ClusterSpec, sweep: str, depends_on: str | None = None
+    array: ArrayJob,
+    cluster: ClusterSpec,
+    sweep: str,
+    depends_on: str | None = None,
+    provenance: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
-    """submitit SlurmExecutor parameters for one array (`depends_on`: the array job id)."""
+    """submitit SlurmExecutor parameters for one array (`depends_on`: the array job id).
+
+    `provenance` is (code revision, command line) for the header; by default this checkout's
+    git revision and this process's command.
+    """
     first = array.tasks[0].spec
     cpus, mem_gb, minutes = stage_resources(array.stage, cluster)
     params: dict[str, Any] = {
@@ -43,7 +51,8 @@ def executor_parameters(
         "array_parallelism": cluster.array_parallelism,
         "stderr_to_stdout": True,
         "comment": f"ravejobs {sweep} {array.label}",
-        "setup": header_lines(array, cluster, sweep) + list(cluster.setup),
+        "setup": header_lines(array, cluster, sweep, provenance or current_provenance())
+        + list(cluster.setup),
         "additional_parameters": {"requeue": True},
     }
     if array.stage in GPU_STAGES and cluster.gpu_request:
@@ -75,7 +84,16 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def header_lines(array: ArrayJob, cluster: ClusterSpec, sweep: str) -> list[str]:
+def current_provenance() -> tuple[str, str]:
+    """(git revision of the ravejobs checkout, the command line that launched this sweep)."""
+    from ravejobs.jobs.header import git_revision
+
+    return git_revision(), shlex.join(["python", *sys.argv])
+
+
+def header_lines(
+    array: ArrayJob, cluster: ClusterSpec, sweep: str, provenance: tuple[str, str]
+) -> list[str]:
     """Comment lines at the top of the script body: what, for whom, why, which runs."""
     spec = array.tasks[0].spec
     gpus = cluster.gpu_request if array.stage in GPU_STAGES and cluster.gpu_request else "none"
@@ -94,6 +112,8 @@ def header_lines(array: ArrayJob, cluster: ClusterSpec, sweep: str) -> list[str]
         lines.append(f"  {i:>4}  {run_name(task.spec, task.stage)}  {task.signature}  "
                      f"{_one_line(_what(task.stage, task.spec))}")
     lines.append(f"run folders: {Path(spec.storage.root) / 'runs'}")
+    lines.append(f"code: ravejobs git {provenance[0]}")
+    lines.append(f"launched with: {_one_line(provenance[1])}")
     return [f"# {line}" for line in lines]
 
 
@@ -113,9 +133,10 @@ def render_sbatch(
     folder: str | Path,
     depends_on: str | None = None,
     python: str = sys.executable,
+    provenance: tuple[str, str] | None = None,
 ) -> str:
     """The exact sbatch script submitit writes for this array (used for dry runs and goldens)."""
-    params = executor_parameters(array, cluster, sweep, depends_on)
+    params = executor_parameters(array, cluster, sweep, depends_on, provenance)
     command = f"{python} -u -m submitit.core._submit {shlex.quote(str(folder))}"
     return _make_sbatch_string(command=command, folder=folder, map_count=len(array.tasks), **params)
 

@@ -97,14 +97,6 @@ def test_git_revision_clean_dirty_and_absent(tmp_path):
     assert header.git_revision(tmp_path / "nowhere").startswith("not a git checkout")
 
 
-def test_sbatch_comment_lines_are_single_comment_lines(root):
-    spec, run = _run(["dataset=demo", "cluster=testslurm"], reason="line one\nline two")
-    lines = header.header_comment_lines(spec, run, "train")
-    assert all(line.startswith("# ") and "\n" not in line for line in lines)
-    assert any("line one line two" in line for line in lines)
-    assert any(run.signature in line for line in lines)
-
-
 def test_footer_counts_gpu_hours_and_rgu(root):
     spec, run = _run(["dataset=as", "cluster=narval", "cluster.account=def-lab", "dry_run=true",
                       "cluster.gpus_per_node=2"])

@@ -16,6 +16,7 @@ from ravejobs.submit import render_sbatch
 
 GOLDEN = Path(__file__).parent / "golden"
 ROOT = "/home/me/projects/rpp-ichiro/me/ravejobs"
+PROVENANCE = ("0123456789ab (clean)", "python launch.py -m dataset=autechre_old,viglienzoni")
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +37,7 @@ def rendered(cluster: str, *extra: str) -> dict[str, str]:
         dep = None if array.after is None else f"{1000 + array.after}"
         folder = f"{ROOT}/sweeps/sweep-test/slurm/{array.label}"
         out[array.label] = render_sbatch(array, specs[0].cluster, "sweep-test", folder, dep,
-                                         python="python")
+                                         python="python", provenance=PROVENANCE)
     return out
 
 
@@ -66,9 +67,23 @@ def test_paths_with_spaces_quotes_and_dollars_stay_quoted(monkeypatch):
     monkeypatch.setenv("RAVEJOBS_ROOT", odd)
     spec = compose_spec(["dry_run=true", "cluster=testslurm", "dataset=as"])
     array = make_plan([spec]).by_stage("train")[0]
-    text = render_sbatch(array, spec.cluster, "sweep-x", f"{odd}/logs", None, python="python")
+    text = render_sbatch(array, spec.cluster, "sweep-x", f"{odd}/logs", None, python="python",
+                         provenance=PROVENANCE)
     import shlex
 
     command = text.strip().splitlines()[-1]
     assert shlex.split(command)[-1] == f"{odd}/logs"
     assert "--output" in command and f"{odd}/logs/%A_%a_%t_log.out" in shlex.split(command)
+
+
+def test_header_is_comment_lines_only_even_with_a_multiline_reason():
+    spec = compose_spec(["dry_run=true", "cluster=narval", "dataset=as",
+                         "reason='line one\nline two; rm -rf /'"])
+    array = make_plan([spec]).by_stage("train")[0]
+    text = render_sbatch(array, spec.cluster, "sweep-x", "/logs", None, python="python",
+                         provenance=("abc (clean)", "python launch.py 'x\ny'"))
+    body = text.split("# setup\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    header = [line for line in body if not line.startswith(("module ", "source "))]
+    assert header and all(line.startswith("# ") for line in header)
+    assert any("reason: line one line two; rm -rf /" in line for line in header)
+    assert any("code: ravejobs git abc (clean)" in line for line in header)

@@ -146,23 +146,6 @@ def print_header(spec: RunSpec, run: RunDir) -> None:
     print("\n".join([RULE, "ravejobs job", *header_lines(spec, run), RULE]), flush=True)
 
 
-def header_comment_lines(spec: RunSpec, run: RunDir, stage: str) -> list[str]:
-    """`#` lines for an sbatch script: the same facts, minus what only the node knows."""
-    c = spec.cluster
-    commands = reproduce_commands(spec, run)
-    lines = [
-        f"ravejobs {run.name} signature {run.signature} stage {stage}",
-        f"why: {_purpose(spec, stage)}; reason: {' '.join(spec.reason.split()) or '-'}",
-        f"user {os.environ.get('USER') or getpass.getuser()}, account {c.account or '-'}, "
-        f"partition {c.partition or '-'}, cluster {c.name}",
-        f"requested: {_requested(spec, stage)}",
-        f"code: ravejobs git {git_revision()}",
-        f"folder: {run.path}",
-        f"reproduce: {commands[0]}",
-    ]
-    return [f"# {' '.join(line.splitlines())}" for line in lines]
-
-
 # ----------------------------------------------------------------------------- footer
 
 
