@@ -183,6 +183,8 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError(f"--watch {args.watch}: give a positive number of seconds")
     cache = MetricsCache(keys=("steps_per_s",))
     console = Console()
+    if not console.is_terminal:   # piped or logged: whole rows, not squeezed to 80 columns
+        console = Console(width=200)
 
     def table() -> Any:
         manifest = load_manifest(args.sweep)
