@@ -75,13 +75,14 @@ print(json.dumps(info))
 
 @pytest.fixture(scope="module")
 def exported(streaming_point, tmp_path_factory):  # noqa: F811
-    """The export stage run on the trained point: (spec, model run, export run, summary)."""
-    from ravejobs.jobs.export import ExportJob
+    """The export stage run on the trained point, through the stage runner every array task
+    uses: (spec, model run, export run, summary)."""
+    from ravejobs.jobs.runner import StageRunner
 
     spec, model_run, prior_run = streaming_point
     export_run = RunDir.for_spec(spec, "export")
     export_run.create(spec)
-    summary = ExportJob(str(export_run.path))()
+    summary = StageRunner("export", str(export_run.path))()
     return spec, model_run, export_run, summary
 
 

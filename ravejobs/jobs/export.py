@@ -44,7 +44,8 @@ class ExportJob(submitit.helpers.Checkpointable):
         except Exception as err:
             print_footer(run, f"failed: {type(err).__name__}: {err}", 0)
             raise
-        mode = "streaming" if result.streaming else "whole buffers"
+        mode = (f"streaming, latency {result.latency} samples" if result.streaming
+                else "each buffer on its own")
         print(f"[export] wrote {result.path} ({mode}, methods {', '.join(result.methods)})",
               flush=True)
         run.update_state(status="finished", step=result.model_step, message="",
