@@ -121,6 +121,18 @@ def test_fast_reader_with_wanted_keys_returns_only_those(tmp_path):
     assert same(got, {k: expected[k] for k in got})
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fast_reader_with_wanted_keys_of_8_to_16_bytes(tmp_path, seed):
+    f = tmp_path / "metrics.csv"
+    tricky_file(f, seed=seed, short_lines=bool(seed))
+    expected, _ = read_metrics(f)
+    wanted = ["distance", "fidelity_95", "sixteen_chars_ok", "distance9", "absent_key"]
+    rows, _ = read_rows(f, 0, wanted)
+    got = as_dicts(rows)
+    assert set(got) == {"distance", "fidelity_95", "sixteen_chars_ok", "distance9"}
+    assert same(got, {k: expected[k] for k in got})
+
+
 def test_non_plain_csv_is_refused_and_partial_lines_wait(tmp_path):
     assert parse_rows(b'1,2,"quoted,key",3\n') is None
     assert parse_rows(b"1,2,k,3\n\n") is None
