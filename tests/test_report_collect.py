@@ -133,6 +133,17 @@ def test_fast_reader_with_wanted_keys_of_8_to_16_bytes(tmp_path, seed):
     assert same(got, {k: expected[k] for k in got})
 
 
+def test_short_files_and_last_lines():
+    for data in (b"1,2.5,distance,3\n", b"7,1.0,distance9,-1\n1,2.5,distance,3\n",
+                 b"12345678,1.0,distance,1\n"):
+        rows = parse_rows(data, ["distance", "distance9"])
+        expected = {}
+        for line in data.decode().splitlines():
+            s, t, k, v = line.split(",")
+            expected.setdefault(k, {})[int(s)] = (float(t), float(v))
+        assert as_dicts(rows) == expected
+
+
 def test_non_plain_csv_is_refused_and_partial_lines_wait(tmp_path):
     assert parse_rows(b'1,2,"quoted,key",3\n') is None
     assert parse_rows(b"1,2,k,3\n\n") is None

@@ -304,8 +304,11 @@ def _last_comma(words: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def _first_comma(words: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Position of the first comma in the 16 bytes from `start`: (position, found)."""
-    in_a, d_a = _first_zero_byte(words[start + W] ^ _COMMAS)
-    in_b, d_b = _first_zero_byte(words[start + W + 8] ^ _COMMAS)
+    last = len(words) - 1              # a short last line: its second word would overrun
+    in_a, d_a = _first_zero_byte(words[np.minimum(start + W, last)] ^ _COMMAS)
+    in_b, d_b = _first_zero_byte(words[np.minimum(start + W + 8, last)] ^ _COMMAS)
+    in_a &= start + W <= last
+    in_b &= start + W + 8 <= last
     return start + np.where(in_a, d_a, 8 + d_b).astype(np.int64), in_a | in_b
 
 
