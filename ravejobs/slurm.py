@@ -304,6 +304,11 @@ def sacct(job_ids: Iterable[str]) -> dict[str, JobRecord]:
         out = _run(["sacct", "-P", "-n", "--duplicates", "-j", ",".join(chunk),
                     f"--format={','.join(FIELDS)}"])
         records.update(parse_sacct(out))
+    for job_id in ids:
+        array, _, task = job_id.partition("_")
+        if task and job_id not in records and array in records:
+            # an array cancelled while wholly pending keeps a single row, under the bare id
+            records[job_id] = _replace_id(records[array], job_id)
     missing = [i for i in ids if not _covered(i, records)]
     if missing:
         # slurmctld hands new jobs to slurmdbd a few seconds late: a job submitted just now

@@ -18,12 +18,13 @@ from typing import Any
 import torch
 
 from ravejobs.atomic import atomic_write_bytes
+from ravejobs.jobs.runner import StageRefused
 from ravejobs.rundir import RunDir
 
 BUFFER = 2048  # nn~'s default buffer size, the block size the check and the benchmark use
 
 
-class ExportRefused(RuntimeError):
+class ExportRefused(StageRefused):
     """The run cannot be exported (no model, VAE-only model, prior of another checkpoint)."""
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import submitit
 
 from ravejobs.atomic import atomic_write_json
+from ravejobs.jobs.runner import by_hand
 from ravejobs.rundir import RunDir
 
 
@@ -59,23 +59,7 @@ class ExportJob(submitit.helpers.Checkpointable):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ravejobs.export.run import ExportRefused
-
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m ravejobs.jobs.export RUN_DIR", file=sys.stderr)
-        return 2
-    run_dir = Path(args[0])
-    if not (run_dir / "run.json").is_file():
-        print(f"{run_dir}: not a run folder (no run.json); give a 05-EX-… folder under "
-              "<storage.root>/runs", file=sys.stderr)
-        return 2
-    try:
-        print(ExportJob(str(run_dir))())
-    except ExportRefused as err:
-        print(f"export refused: {err}", file=sys.stderr)
-        return 1
-    return 0
+    return by_hand("export", argv)
 
 
 if __name__ == "__main__":

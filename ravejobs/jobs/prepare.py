@@ -18,6 +18,7 @@ import submitit
 
 from ravejobs.config import RunSpec
 from ravejobs.data.store import read_index
+from ravejobs.jobs.runner import by_hand
 from ravejobs.rundir import RunDir
 
 AUGMENT_SEED = 0
@@ -88,12 +89,7 @@ class PrepareJob(submitit.helpers.Checkpointable):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = argv if argv is not None else sys.argv[1:]
-    if len(args) != 1:
-        print("usage: python -m ravejobs.jobs.prepare RUN_DIR", file=sys.stderr)
-        return 2
-    PrepareJob(args[0])()
-    return 0
+    return by_hand("prepare", argv)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import torch
 
 from ravejobs.config import RunSpec
 from ravejobs.jobs.header import print_footer, print_header
+from ravejobs.jobs.runner import StageRefused, by_hand
 from ravejobs.metrics import MetricsWriter
 from ravejobs.prior.latents import (
     LatentStore,
@@ -38,7 +39,7 @@ from ravejobs.rundir import RunDir
 VAL_BATCHES = 4
 
 
-class PriorRefused(RuntimeError):
+class PriorRefused(StageRefused):
     """The model cannot carry a prior (missing, or never reached the adversarial phase)."""
 
 
@@ -211,21 +212,7 @@ class PriorJob(submitit.helpers.Checkpointable):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m ravejobs.jobs.prior RUN_DIR", file=sys.stderr)
-        return 2
-    run_dir = Path(args[0])
-    if not (run_dir / "run.json").is_file():
-        print(f"{run_dir}: not a run folder (no run.json); give a 04-TP-… folder under "
-              "<storage.root>/runs", file=sys.stderr)
-        return 2
-    try:
-        PriorJob(str(run_dir))()
-    except PriorRefused as err:
-        print(f"prior refused: {err}", file=sys.stderr)
-        return 1
-    return 0
+    return by_hand("prior", argv)
 
 
 if __name__ == "__main__":

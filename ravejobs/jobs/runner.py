@@ -19,6 +19,15 @@ import submitit
 
 from ravejobs.rundir import RunDir
 
+
+class StageRefused(RuntimeError):
+    """A stage that will not run on its input (a prior for a VAE-only model, say)."""
+
+
+class StageInterrupted(RuntimeError):
+    """Stopped by hand (SIGTERM, Ctrl-C) after saving; running it again resumes."""
+
+
 JOBS = {
     "prepare": "ravejobs.jobs.prepare:PrepareJob",
     "train": "ravejobs.jobs.train:TrainJob",
@@ -94,11 +103,40 @@ class StageRunner(submitit.helpers.Checkpointable):
         return submitit.helpers.DelayedSubmission(StageRunner(self.stage, self.run_dir))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m ravejobs.jobs.runner STAGE RUN_DIR`: run a stage by hand."""
-    stage, run_dir = (argv or sys.argv[1:])[:2]
-    StageRunner(stage, str(Path(run_dir)))()
+def by_hand(stage: str, argv: list[str] | None = None) -> int:
+    """Run one stage of one run folder in this process; the exit code says how it ended.
+
+    0 finished, 1 refused (the message says why), 2 bad usage, 3 stopped by hand (resumable).
+    """
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print(f"usage: python -m ravejobs.jobs.{stage} RUN_DIR", file=sys.stderr)
+        return 2
+    run_dir = Path(args[0])
+    if not (run_dir / "run.json").is_file():
+        print(f"{run_dir}: not a run folder (no run.json); give a folder under "
+              "<storage.root>/runs (or data/ for prepare)", file=sys.stderr)
+        return 2
+    try:
+        result = StageRunner(stage, str(run_dir))()
+    except StageRefused as err:
+        print(f"{stage} refused: {err}", file=sys.stderr)
+        return 1
+    except StageInterrupted as err:
+        print(f"{stage}: {err}", file=sys.stderr)
+        return 3
+    print(result)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m ravejobs.jobs.runner STAGE RUN_DIR`."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] not in JOBS:
+        print(f"usage: python -m ravejobs.jobs.runner {{{','.join(JOBS)}}} RUN_DIR",
+              file=sys.stderr)
+        return 2
+    return by_hand(args[0], args[1:])
 
 
 if __name__ == "__main__":

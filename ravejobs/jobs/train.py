@@ -12,15 +12,15 @@ boundary, then stops; running it again resumes).
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import submitit
 
+from ravejobs.jobs.runner import StageInterrupted, by_hand
 from ravejobs.rundir import RunDir
 
 
-class TrainingInterrupted(RuntimeError):
+class TrainingInterrupted(StageInterrupted):
     """Stopped early by SIGTERM/SIGINT after saving; running the job again resumes."""
 
 
@@ -88,17 +88,7 @@ class TrainJob(submitit.helpers.Checkpointable):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m ravejobs.jobs.train RUN_DIR", file=sys.stderr)
-        return 2
-    try:
-        summary = TrainJob(str(Path(args[0])))()
-    except TrainingInterrupted as err:
-        print(f"train: {err}", file=sys.stderr)
-        return 3
-    print(summary)
-    return 0
+    return by_hand("train", argv)
 
 
 if __name__ == "__main__":
