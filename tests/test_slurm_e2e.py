@@ -314,7 +314,8 @@ def test_status_reads_sacct_requeues_and_blocked_priors(e2e):
     (run,) = [r for r in _manifest(root, e2e["requeue"]).runs if r.stage == "train"]
     restarts = e2e["requeue_records"][run.job_id].restarts
     row = next(line for line in done.stdout.splitlines() if run.signature in line)
-    assert f"COMPLETED ({restarts} requeue" in row and f"{e2e['budget']} / {e2e['budget']}" in row
+    budget = f"{e2e['budget']:,}"  # status prints thousands separators
+    assert f"COMPLETED ({restarts} requeue" in row and f"{budget} / {budget}" in row
     done = _ravejobs(root, "status", e2e["main"])
     assert done.returncode == 0, done.stderr
     prior = _runs(e2e["main_manifest"], "prior")
