@@ -460,7 +460,7 @@ def _cluster(r: _Reader) -> ClusterSpec:
     return c
 
 
-def _storage(r: _Reader, dry_run: bool) -> StorageSpec:
+def _storage(r: _Reader) -> StorageSpec:
     s = StorageSpec(
         kind=r.choice("storage.kind", ("project", "scratch")),
         root=r.text("storage.root") or "",
@@ -531,7 +531,7 @@ def build_runspec(cfg: Mapping[str, Any], overrides: Iterable[str] = ()) -> RunS
             val_fraction=r.number("train.val_fraction", positive=True),
         ),
         cluster=_cluster(r),
-        storage=_storage(r, dry_run),
+        storage=_storage(r),
         seed=r.integer("seed", 0, 0),
         stage=stage,
         tag=str(r.get("tag", "") or ""),

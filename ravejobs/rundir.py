@@ -64,7 +64,7 @@ class RunDir:
 
     @classmethod
     def open(cls, path: str | Path) -> RunDir:
-        """Reattach to an existing run folder from its spec.json."""
+        """Reattach to an existing run folder from its run.json."""
         path = Path(path)
         meta = json.loads((path / "run.json").read_text())
         return cls(path=path, name=meta["name"], signature=meta["signature"], stage=meta["stage"])
