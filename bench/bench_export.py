@@ -21,12 +21,12 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
 from ravejobs.config import KLSpec, ModelSpec, PriorSpec
 from ravejobs.export.scripted import build
@@ -34,16 +34,10 @@ from ravejobs.model.module import RAVE
 from ravejobs.model.trained import TrainedRAVE
 from ravejobs.prior.model import Prior
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from compose import compose_model as model_spec  # noqa: E402
+
 BUFFER = 2048
-
-
-def model_spec(name: str, sr: int) -> ModelSpec:
-    cfg = OmegaConf.create({"dataset": {"sr": sr},
-                            "model": OmegaConf.load(CONF / "model" / f"{name}.yaml")})
-    d = OmegaConf.to_container(cfg, resolve=True)["model"]
-    d["ratios"], d["noise_ratios"] = tuple(d["ratios"]), tuple(d["noise_ratios"])
-    return ModelSpec(**d)
 
 
 def exported(trained: TrainedRAVE, streaming: bool,

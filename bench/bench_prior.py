@@ -13,6 +13,7 @@ encoding the corpus and the step at which it has paid for itself.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -20,28 +21,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 
 from ravejobs.config import KLSpec, ModelSpec, PriorSpec
 from ravejobs.prior.latents import LatentWindows, encode_sources
 from ravejobs.prior.model import Prior
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
-
-
-def model_spec(name: str, sr: int) -> ModelSpec:
-    """conf/model/<name>.yaml, its `${dataset.sr}` resolved to `sr`."""
-    cfg = OmegaConf.create({"dataset": {"sr": sr},
-                            "model": OmegaConf.load(CONF / "model" / f"{name}.yaml")})
-    d = OmegaConf.to_container(cfg, resolve=True)["model"]
-    d["ratios"], d["noise_ratios"] = tuple(d["ratios"]), tuple(d["noise_ratios"])
-    return ModelSpec(**d)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from compose import compose_model as model_spec  # noqa: E402
+from compose import compose_spec  # noqa: E402
 
 
 def prior_spec(name: str, n_frames: int | None) -> PriorSpec:
-    d = OmegaConf.to_container(OmegaConf.load(CONF / "prior" / f"{name}.yaml"), resolve=True)
-    spec = PriorSpec(**d)
-    return spec if n_frames is None else PriorSpec(**{**d, "n_frames": n_frames})
+    """conf/prior/<name>.yaml as the launcher composes it, optionally with other n_frames."""
+    frames = [] if n_frames is None else [f"prior.n_frames={n_frames}"]
+    return compose_spec(["dataset=as", f"prior={name}", *frames, "dry_run=true"]).prior
 
 
 class FrozenEncoder:

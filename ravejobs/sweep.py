@@ -92,9 +92,9 @@ def _job_alive(spec: RunSpec, job_id: str) -> bool:
 def run_sweep(specs: list[RunSpec], dry_run: bool = False) -> dict[str, Any]:
     cluster = specs[0].cluster
     root = specs[0].storage.root
-    keys = [t.key for tasks in stage_tasks(specs).values() for t in tasks]
-    sid = sweep_id(keys)
-    states = {t.key: task_state(t) for tasks in stage_tasks(specs).values() for t in tasks}
+    tasks = [t for stage in stage_tasks(specs).values() for t in stage]
+    sid = sweep_id(t.key for t in tasks)
+    states = {t.key: task_state(t) for t in tasks}
     max_array, max_submit = _limits(cluster)
     plan = make_plan(
         specs,
@@ -110,7 +110,7 @@ def run_sweep(specs: list[RunSpec], dry_run: bool = False) -> dict[str, Any]:
             console.rule(f"sbatch script: {array.label}")
             print(render_sbatch(array, cluster, sid, folder, dep))
         return {"sweep": sid, "plan": plan, "submitted": []}
-    manifest = _open_manifest(specs, sid, keys)
+    manifest = _open_manifest(specs[0], sid, tasks)
     failed: set[tuple[str, str]] = set()
     if cluster.executor == "local":
         job_ids = _run_local(plan, manifest, failed)
@@ -135,18 +135,17 @@ def _limits(cluster: Any) -> tuple[int, int | None]:
     return int(max_array or 1000), max_submit
 
 
-def _open_manifest(specs: list[RunSpec], sid: str, keys: list[tuple[str, str]]) -> Manifest:
-    root = specs[0].storage.root
+def _open_manifest(first: RunSpec, sid: str, tasks: list[Task]) -> Manifest:
+    root = first.storage.root
     try:
         manifest = Manifest.load(Path(root) / "sweeps" / sid)
     except FileNotFoundError:
-        manifest = Manifest(sweep_id=sid, root=root, cluster=specs[0].cluster.name,
-                            executor=specs[0].cluster.executor)
-    for tasks in stage_tasks(specs).values():
-        for task in tasks:
-            run = RunDir.for_spec(task.spec, task.stage)
-            run.create(task.spec)
-            manifest.add_run(ManifestRun(run.name, run.signature, task.stage, str(run.path)))
+        manifest = Manifest(sweep_id=sid, root=root, cluster=first.cluster.name,
+                            executor=first.cluster.executor)
+    for task in tasks:
+        run = RunDir.for_spec(task.spec, task.stage)
+        run.create(task.spec)
+        manifest.add_run(ManifestRun(run.name, run.signature, task.stage, str(run.path)))
     manifest.save()
     return manifest
 

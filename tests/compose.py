@@ -8,7 +8,7 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
-from ravejobs.config import RunSpec, build_runspec
+from ravejobs.config import ModelSpec, RunSpec, build_runspec
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -27,3 +27,8 @@ def compose_spec(overrides: list[str] | tuple[str, ...] = ()) -> RunSpec:
 
 def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def compose_model(name: str, sr: int) -> ModelSpec:
+    """conf/model/<name>.yaml as the launcher composes it, for a corpus at `sr` (benchmarks)."""
+    return compose_spec([f"model={name}", "dataset=as", f"dataset.sr={sr}", "dry_run=true"]).model
