@@ -3,9 +3,16 @@
     python bench/train_throughput.py                       # CPU: rave_v1 at batch 8 x 131072
     python bench/train_throughput.py --device cuda --bf16  # GPU: bf16 autocast vs fp32, same run
 
-Upstream acids-rave 2.3.1, v1 config, this 2-core machine: phase 1 at 3.46 s/step (batch 8,
-131072-sample windows). The ratio printed is upstream time / our time (> 1: we are faster).
-Steps are the real training iterations (RAVE.step_loss + backward + Adam), on random audio.
+Two comparisons are printed:
+- `stock`, measured in the same run: the same model and step with the spectral losses on
+  `torch.stft(...).abs()` and torch's own autograd (what upstream does), instead of our
+  `ravejobs.model.stft` backward. Ratio = stock time / our time (> 1: we are faster).
+- upstream acids-rave 2.3.1, v1 config, measured once on this 2-core machine: phase 1 at
+  3.46 s/step (batch 8, 131072-sample windows). It cannot be re-measured here (installing it
+  replaces torch), so this ratio is against a recorded figure and carries the machine's noise.
+Steps are the real training iterations (RAVE.step_loss + backward + Adam) on random audio. The
+time per step is the median over the timed steps: this machine is shared and a neighbour's
+burst shows up as one slow step, which a mean would spread over all of them.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import argparse
 import contextlib
 import os
 import resource
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -23,6 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ravejobs.config import KLSpec, ModelSpec  # noqa: E402
+from ravejobs.model import losses  # noqa: E402
 from ravejobs.model.module import BETAS, RAVE  # noqa: E402
 
 UPSTREAM_S_PER_STEP = 3.46
@@ -31,9 +40,27 @@ TINY = ModelSpec(name="tiny", data_size=8, capacity=8, latent_size=8, ratios=(2,
                  d_n_layers=2, sr=16000, n_signal=8192, batch=4, lr=1e-3)
 
 
+def torch_stft_magnitude(x: torch.Tensor, n: int, hop: int,
+                         normalized: bool = False) -> torch.Tensor:
+    """The stock baseline: torch.stft's magnitude with torch's autograd."""
+    window = torch.hann_window(n, dtype=x.dtype, device=x.device)
+    return torch.stft(x, n, hop, n, window=window, center=True, normalized=normalized,
+                      return_complex=True).abs()
+
+
+@contextlib.contextmanager
+def spectral_backend(stock: bool):
+    ours = losses.stft_magnitude
+    losses.stft_magnitude = torch_stft_magnitude if stock else ours
+    try:
+        yield
+    finally:
+        losses.stft_magnitude = ours
+
+
 def time_phase(spec: ModelSpec, phase: str, batch: int, n_signal: int, steps: int,
                device: str, bf16: bool) -> tuple[float, float, float]:
-    """(wall s/step, CPU s/step, peak memory GB) over `steps` iterations after one warm-up.
+    """(median wall s/step, mean CPU s/step, peak memory GB) over `steps` after two warm-ups.
 
     CPU seconds per step are printed too because this machine is shared: wall time alone
     measures the neighbours as much as the model.
@@ -57,15 +84,21 @@ def time_phase(spec: ModelSpec, phase: str, batch: int, n_signal: int, steps: in
         opt.step()
 
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    one(0)  # warm-up (allocations, oneDNN kernel choice); in phase 2 timing starts on a dis step
+    one(0)  # warm-up: allocations, oneDNN kernel choice, Adam's state; phase 2 does both sides
+    one(1)
     sync()
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    t0, c0 = time.perf_counter(), time.process_time()
-    for s in range(1, 1 + steps):
+    walls = []
+    c0 = time.process_time()
+    for s in range(2, 2 + steps):
+        t0 = time.perf_counter()
         one(s)
-    sync()
-    per_step = (time.perf_counter() - t0) / steps
+        sync()
+        walls.append(time.perf_counter() - t0)
+    if phase == "gan":  # a gen and a dis step alternate: the unit of work is the pair
+        walls = [(a + b) / 2 for a, b in zip(walls[::2], walls[1::2], strict=False)]
+    per_step = statistics.median(walls)
     cpu_per_step = (time.process_time() - c0) / steps
     if device == "cuda":
         peak = torch.cuda.max_memory_allocated() / 2**30
@@ -78,7 +111,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast (GPU), fp32 alongside")
-    ap.add_argument("--steps", type=int, default=2, help="timed steps per phase (even: gen+dis)")
+    ap.add_argument("--steps", type=int, default=4,
+                    help="timed steps per phase (even: as many gen as dis steps)")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--n-signal", type=int, default=131072)
     ap.add_argument("--models", default="rave_v1,tiny")
@@ -90,8 +124,8 @@ def main() -> int:
     print(f"device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"{args.steps} timed steps per phase")
     variants = [("fp32", False)] + ([("bf16", True)] if args.bf16 else [])
-    print(f"{'model':8} {'phase':5} {'prec':5} {'batch':>5} {'n_signal':>8} {'s/step':>8} "
-          f"{'steps/s':>8} {'cpu-s/st':>8} {'peak GB':>8}  vs")
+    print(f"{'model':8} {'phase':5} {'prec':5} {'losses':6} {'batch':>5} {'n_signal':>8} "
+          f"{'s/step':>8} {'steps/s':>8} {'cpu-s/st':>8} {'peak GB':>8}  vs")
     for name in args.models.split(","):
         spec = ModelSpec() if name == "rave_v1" else TINY
         batch, n = (args.batch, args.n_signal) if name == "rave_v1" else (spec.batch,
@@ -99,19 +133,25 @@ def main() -> int:
         for phase in args.phases.split(","):
             fp32 = None
             for label, bf16 in variants:
-                s, cpu, peak = time_phase(spec, phase, batch, n, args.steps, args.device, bf16)
-                notes = []
+                timings = {}
+                for backend in ("stock", "ours"):
+                    with spectral_backend(stock=backend == "stock"):
+                        timings[backend] = time_phase(spec, phase, batch, n, args.steps,
+                                                      args.device, bf16)
+                s, cpu, peak = timings["ours"]
+                notes = [f"stock x{timings['stock'][0] / s:.2f}"]
                 if name == "rave_v1" and phase == "vae" and args.device == "cpu" \
                         and (batch, n) == (8, 131072):
-                    notes.append(f"upstream {UPSTREAM_S_PER_STEP} s/step (2 threads): wall x"
-                                 f"{UPSTREAM_S_PER_STEP / s:.2f}, CPU-time x"
-                                 f"{UPSTREAM_S_PER_STEP * 2 / cpu:.2f}")
+                    notes.append(f"upstream {UPSTREAM_S_PER_STEP} s/step x"
+                                 f"{UPSTREAM_S_PER_STEP / s:.2f}")
                 if fp32 is None:
                     fp32 = s
                 else:
-                    notes.append(f"fp32 {fp32:.3f} s/step: x{fp32 / s:.2f}")
-                print(f"{name:8} {phase:5} {label:5} {batch:5d} {n:8d} {s:8.3f} {1 / s:8.2f} "
-                      f"{cpu:8.2f} {peak:8.2f}  {'; '.join(notes)}", flush=True)
+                    notes.append(f"fp32 x{fp32 / s:.2f}")
+                for backend, (bs, bcpu, bpeak) in timings.items():
+                    print(f"{name:8} {phase:5} {label:5} {backend:6} {batch:5d} {n:8d} "
+                          f"{bs:8.3f} {1 / bs:8.2f} {bcpu:8.2f} {bpeak:8.2f}  "
+                          f"{'; '.join(notes) if backend == 'ours' else ''}", flush=True)
     return 0
 
 

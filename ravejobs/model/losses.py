@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ravejobs.model.stft import stft_magnitude
+
 SCALES = (2048, 1024, 512, 256, 128)
 OVERLAP = 0.75
 EPS = 1e-7
@@ -32,10 +34,7 @@ class MultiScaleSTFT(nn.Module):
         for n in self.scales:
             if n > x.shape[-1]:
                 continue
-            window = torch.hann_window(n, device=x.device)
-            s = torch.stft(x, n, int(n * (1 - self.overlap)), n, window=window, center=True,
-                           normalized=True, return_complex=True)
-            out.append(s.abs())
+            out.append(stft_magnitude(x, n, int(n * (1 - self.overlap)), normalized=True))
         if not out:
             raise ValueError(f"signal of {x.shape[-1]} samples is shorter than every STFT scale "
                              f"{self.scales}; raise model.n_signal")
@@ -68,8 +67,7 @@ class Loudness(nn.Module):
             x = x.reshape(-1, x.shape[-1]).float()
             n = min(self.n_fft, x.shape[-1])
             weight = self.a_weight if n == self.n_fft else self.a_weight[:: self.n_fft // n]
-            s = torch.stft(x, n, self.block, n, window=torch.hann_window(n, device=x.device),
-                           center=True, return_complex=True).abs()
+            s = stft_magnitude(x, n, self.block)
             return (torch.log(s + EPS) + weight[: s.shape[-2]]).mean(-2)
 
 
