@@ -13,43 +13,34 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ravejobs.model.stft import stft_magnitude
+from ravejobs.model.stft import EPS, log_linear_distance, stft_magnitude
 
 SCALES = (2048, 1024, 512, 256, 128)
 OVERLAP = 0.75
-EPS = 1e-7
 
 
-class MultiScaleSTFT(nn.Module):
-    """Magnitude STFTs at several window sizes; sizes longer than the signal are skipped."""
+class SpectralDistance(nn.Module):
+    """Sum over window sizes of upstream's log + linear spectral distance (`log_linear_distance`).
+
+    Sizes longer than the signal are skipped; a signal shorter than all of them is refused.
+    """
 
     def __init__(self, scales: tuple[int, ...] = SCALES, overlap: float = OVERLAP):
         super().__init__()
         self.scales = scales
         self.overlap = overlap
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = x.reshape(-1, x.shape[-1]).float()
-        out = []
-        for n in self.scales:
-            if n > x.shape[-1]:
-                continue
-            out.append(stft_magnitude(x, n, int(n * (1 - self.overlap)), normalized=True))
-        if not out:
-            raise ValueError(f"signal of {x.shape[-1]} samples is shorter than every STFT scale "
-                             f"{self.scales}; raise model.n_signal")
-        return out
-
-
-def spectral_distance(stft: MultiScaleSTFT, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Sum over scales of relative linear distance + mean absolute log distance."""
-    with torch.autocast(x.device.type, enabled=False):
-        total = x.new_zeros((), dtype=torch.float32)
-        for sx, sy in zip(stft(x), stft(y), strict=True):
-            lin = torch.linalg.vector_norm(sx - sy) / torch.linalg.vector_norm(sx).clamp_min(EPS)
-            log = (torch.log(sx + EPS) - torch.log(sy + EPS)).abs().mean()
-            total = total + lin + log
-        return total
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """x: target, y: reconstruction, (..., T) each; only y gets a gradient."""
+        with torch.autocast(x.device.type, enabled=False):
+            x = x.reshape(-1, x.shape[-1]).float()
+            y = y.reshape(-1, y.shape[-1]).float()
+            scales = [n for n in self.scales if n <= x.shape[-1]]
+            if not scales:
+                raise ValueError(f"signal of {x.shape[-1]} samples is shorter than every STFT "
+                                 f"scale {self.scales}; raise model.n_signal")
+            return sum(log_linear_distance(x, y, n, int(n * (1 - self.overlap)), normalized=True)
+                       for n in scales)
 
 
 class Loudness(nn.Module):

@@ -26,10 +26,9 @@ from ravejobs.model.encoder import Encoder, reparametrize
 from ravejobs.model.fidelity import Fidelity
 from ravejobs.model.losses import (
     Loudness,
-    MultiScaleSTFT,
+    SpectralDistance,
     adversarial,
     feature_matching,
-    spectral_distance,
 )
 from ravejobs.model.pqmf import PQMF
 
@@ -61,7 +60,7 @@ class RAVE(pl.LightningModule):
                                model.noise_bands, model.bias, causal)
         self.discriminator = MultiScaleDiscriminator(model.d_capacity, model.d_multiplier,
                                                      model.d_n_layers)
-        self.stft = MultiScaleSTFT()
+        self.spectral = SpectralDistance()
         self.loudness = Loudness(model.sr)
         self.fidelity = Fidelity(self.kept)
         self.step = 0
@@ -97,9 +96,9 @@ class RAVE(pl.LightningModule):
 
     def distance(self, xb: torch.Tensor, yb: torch.Tensor, x: torch.Tensor,
                  y: torch.Tensor) -> torch.Tensor:
-        d = spectral_distance(self.stft, x, y)
+        d = self.spectral(x, y)
         if self.pqmf is not None:
-            d = d + spectral_distance(self.stft, xb, yb)
+            d = d + self.spectral(xb, yb)
         return d + (self.loudness(x) - self.loudness(y)).pow(2).mean()
 
     def freeze_encoder(self) -> None:
