@@ -24,6 +24,7 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -36,6 +37,7 @@ from ravejobs.model.module import BETAS, RAVE  # noqa: E402
 from ravejobs.model.stft import EPS  # noqa: E402
 
 UPSTREAM_S_PER_STEP = 3.46
+BACKENDS = ("stock", "ours")
 TINY = ModelSpec(name="tiny", data_size=8, capacity=8, latent_size=8, ratios=(2, 2, 2),
                  noise_ratios=(2, 2), noise_bands=3, d_capacity=4, d_multiplier=2,
                  d_n_layers=2, sr=16000, n_signal=8192, batch=4, lr=1e-3)
@@ -71,13 +73,9 @@ def spectral_backend(stock: bool):
         losses.stft_magnitude, losses.log_linear_distance = ours
 
 
-def time_phase(spec: ModelSpec, phase: str, batch: int, n_signal: int, steps: int,
-               device: str, bf16: bool) -> tuple[float, float, float]:
-    """(median wall s/step, mean CPU s/step, peak memory GB) over `steps` after two warm-ups.
-
-    CPU seconds per step are printed too because this machine is shared: wall time alone
-    measures the neighbours as much as the model.
-    """
+def make_step(spec: ModelSpec, phase: str, batch: int, n_signal: int, device: str,
+              bf16: bool) -> Callable[[int], None]:
+    """A fresh model and its optimizers; the returned function runs training iteration s."""
     torch.manual_seed(0)
     warmup = 10**9 if phase == "vae" else 0
     model = RAVE(spec, warmup, KLSpec()).to(device).train()
@@ -96,28 +94,46 @@ def time_phase(spec: ModelSpec, phase: str, batch: int, n_signal: int, steps: in
         loss.backward()
         opt.step()
 
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    one(0)  # warm-up: allocations, oneDNN kernel choice, Adam's state; phase 2 does both sides
-    one(1)
-    sync()
-    if device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    walls = []
-    c0 = time.process_time()
-    for s in range(2, 2 + steps):
-        t0 = time.perf_counter()
-        one(s)
-        sync()
-        walls.append(time.perf_counter() - t0)
-    if phase == "gan":  # a gen and a dis step alternate: the unit of work is the pair
-        walls = [(a + b) / 2 for a, b in zip(walls[::2], walls[1::2], strict=False)]
-    per_step = statistics.median(walls)
-    cpu_per_step = (time.process_time() - c0) / steps
-    if device == "cuda":
-        peak = torch.cuda.max_memory_allocated() / 2**30
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # process-wide
-    return per_step, cpu_per_step, peak
+    return one
+
+
+def time_phase(spec: ModelSpec, phase: str, batch: int, n_signal: int, steps: int,
+               device: str, bf16: bool) -> dict[str, tuple[float, float, float]]:
+    """Per losses backend: (median wall s/step, mean CPU s/step, peak memory GB).
+
+    The backends' steps alternate (stock, ours, stock, ...) after two warm-up steps each, so a
+    neighbour's burst or a drift of the machine slows both alike. CPU seconds per step are
+    printed too because this machine is shared: wall time alone measures the neighbours as
+    much as the model. On CPU the peak is the process's (both models), on GPU each step's.
+    """
+    steppers = {backend: make_step(spec, phase, batch, n_signal, device, bf16)
+                for backend in BACKENDS}
+    cuda = device == "cuda"
+    walls: dict[str, list[float]] = {b: [] for b in BACKENDS}
+    cpu = dict.fromkeys(BACKENDS, 0.0)
+    peak = dict.fromkeys(BACKENDS, 0.0)
+    for s in range(2 + steps):  # steps 0 and 1 warm up: allocations, kernel choice, Adam state
+        for backend, one in steppers.items():
+            with spectral_backend(stock=backend == "stock"):
+                if cuda:
+                    torch.cuda.synchronize()
+                    torch.cuda.reset_peak_memory_stats()
+                t0, c0 = time.perf_counter(), time.process_time()
+                one(s)
+                if cuda:
+                    torch.cuda.synchronize()
+                if s >= 2:
+                    walls[backend].append(time.perf_counter() - t0)
+                    cpu[backend] += time.process_time() - c0
+                    peak[backend] = max(peak[backend], (
+                        torch.cuda.max_memory_allocated() / 2**30 if cuda else
+                        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20))
+    result = {}
+    for backend, w in walls.items():
+        if phase == "gan":  # a gen and a dis step alternate: the unit of work is the pair
+            w = [(a + b) / 2 for a, b in zip(w[::2], w[1::2], strict=False)]
+        result[backend] = (statistics.median(w), cpu[backend] / steps, peak[backend])
+    return result
 
 
 def main() -> int:
@@ -146,11 +162,7 @@ def main() -> int:
         for phase in args.phases.split(","):
             fp32 = None
             for label, bf16 in variants:
-                timings = {}
-                for backend in ("stock", "ours"):
-                    with spectral_backend(stock=backend == "stock"):
-                        timings[backend] = time_phase(spec, phase, batch, n, args.steps,
-                                                      args.device, bf16)
+                timings = time_phase(spec, phase, batch, n, args.steps, args.device, bf16)
                 s, cpu, peak = timings["ours"]
                 notes = [f"stock x{timings['stock'][0] / s:.2f}"]
                 if name == "rave_v1" and phase == "vae" and args.device == "cpu" \

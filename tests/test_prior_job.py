@@ -118,6 +118,32 @@ def test_usr2_during_a_step_checkpoints_after_it(runs, monkeypatch):
     assert state["status"] == "requeued" and state["step"] == 3
 
 
+def test_sigterm_by_hand_saves_after_the_step_and_the_next_run_resumes(runs, monkeypatch):
+    from ravejobs.jobs.prior import PriorJob
+    from ravejobs.jobs.runner import StageInterrupted
+
+    prior_run, _, _ = runs
+    original = PriorTrainer.train_step
+    stepped: list[int] = []
+
+    def step_with_sigterm(self):
+        if self.step == 2 and 2 not in stepped:   # kill in the middle of step 2 -> 3
+            os.kill(os.getpid(), signal.SIGTERM)
+        stepped.append(self.step)
+        return original(self)
+
+    monkeypatch.setattr(PriorTrainer, "train_step", step_with_sigterm)
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(StageInterrupted, match="SIGTERM at step 3"):
+        PriorJob(str(prior_run.path))()
+    assert signal.getsignal(signal.SIGTERM) == previous   # our handler is gone again
+    assert newest_valid(prior_run.checkpoints)[1]["step"] == 3
+    assert not (prior_run.path / "prior.pt").exists()
+    stepped.clear()
+    summary = PriorJob(str(prior_run.path))()
+    assert summary["steps"] == 6 and stepped == [3, 4, 5]
+
+
 def test_vae_only_model_is_refused(runs):
     from ravejobs.jobs.prior import PriorJob, PriorRefused
 

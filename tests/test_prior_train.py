@@ -62,29 +62,3 @@ def test_newest_valid_skips_a_corrupt_checkpoint_and_pruning_keeps_two(tmp_path)
     messages: list[str] = []
     path, state = newest_valid(tmp_path, log=messages.append)
     assert state["step"] == 3 and "prior-000000004.pt" in messages[0]
-
-
-def test_step_guard_holds_a_signal_until_the_step_ends_and_restores_the_handler():
-    import os
-    import signal
-
-    from ravejobs.prior.stepguard import StepGuard
-
-    seen: list[str] = []
-    previous = signal.signal(signal.SIGUSR2, lambda *_: seen.append("handler"))
-    try:
-        with StepGuard(signal.SIGUSR2) as guard:
-            with guard.step():
-                os.kill(os.getpid(), signal.SIGUSR2)
-                for _ in range(1000):   # give a non-blocking thread every chance to deliver
-                    torch.ones(64).sum()
-                seen.append("step end")
-            assert seen == ["step end", "handler"]
-            os.kill(os.getpid(), signal.SIGUSR2)        # between steps: straight through
-            torch.ones(1).sum()
-            assert seen[-1] == "handler" and len(seen) == 3
-        os.kill(os.getpid(), signal.SIGUSR2)            # guard gone: the old handler is back
-        torch.ones(1).sum()
-        assert len(seen) == 4
-    finally:
-        signal.signal(signal.SIGUSR2, previous)

@@ -2,15 +2,15 @@
 
 Checkpointable like the train job: on submitit's time-limit signal (USR2) it saves at a step
 boundary and requeues under the same job id; a new start resumes from the newest readable
-checkpoint at the exact step. The signal is blocked while a step runs, so the handler (which
-calls `checkpoint`) only ever sees whole steps.
+checkpoint at the exact step. The signal's handler (which calls `checkpoint`) is held until the
+running step ends (`ravejobs.stepsignals`), so it only ever sees whole steps. Run by hand,
+SIGTERM or Ctrl-C saves after the current step and stops (exit code 3); running it again resumes.
 
     python -m ravejobs.jobs.prior RUN_DIR
 """
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
 from dataclasses import asdict
@@ -22,7 +22,7 @@ import torch
 
 from ravejobs.config import RunSpec
 from ravejobs.jobs.header import print_footer, print_header
-from ravejobs.jobs.runner import StageRefused, by_hand
+from ravejobs.jobs.runner import StageInterrupted, StageRefused, by_hand
 from ravejobs.metrics import MetricsWriter
 from ravejobs.prior.latents import (
     LatentStore,
@@ -32,9 +32,9 @@ from ravejobs.prior.latents import (
     packed_sources,
 )
 from ravejobs.prior.model import Prior, save_prior
-from ravejobs.prior.stepguard import StepGuard
 from ravejobs.prior.train import PriorTrainer, newest_valid
 from ravejobs.rundir import RunDir
+from ravejobs.stepsignals import StepBoundarySignals
 
 VAL_BATCHES = 4
 
@@ -100,6 +100,8 @@ class PriorJob(submitit.helpers.Checkpointable):
         print_header(spec, run)
         try:
             summary = self._run(run, spec)
+        except StageInterrupted:
+            raise  # saved, footer printed
         except Exception as err:
             steps = self._trainer.step if self._trainer else run.state().step
             print_footer(run, f"failed: {type(err).__name__}: {err}", steps)
@@ -177,10 +179,11 @@ class PriorJob(submitit.helpers.Checkpointable):
         log_every, val_every = max(1, t.log_every), max(1, t.val_every)
         last_save, last_log, losses = time.monotonic(), time.monotonic(), []
         logged_at, val_loss = trainer.step, float("nan")
+        stop: list[str] = []   # SIGTERM / SIGINT by hand: save after the step, then stop
         try:
-            with StepGuard(signal.SIGUSR2) as guard:
-                while trainer.step < p.max_steps:
-                    with guard.step():   # USR2 (time limit) is handled after the step
+            with StepBoundarySignals(stop.append) as signals:
+                while trainer.step < p.max_steps and not stop:
+                    with signals.step():   # USR2 (time limit) is handled after the step
                         losses.append(trainer.train_step())
                         step, final = trainer.step, trainer.step == p.max_steps
                         if step % log_every == 0 or final:
@@ -193,12 +196,16 @@ class PriorJob(submitit.helpers.Checkpointable):
                             val_loss = trainer.validate(VAL_BATCHES)
                             metrics.log(step, {"prior_val_loss": val_loss})
                         due = (time.monotonic() - last_save) / 60 >= t.checkpoint_every_minutes
-                        if step % t.checkpoint_every_steps == 0 or final or due:
+                        if step % t.checkpoint_every_steps == 0 or final or due or stop:
                             path = self._save(run)
                             last_save = time.monotonic()
                             run.update_state(step=step, checkpoint=str(path))
         finally:
             metrics.close()
+        if stop:
+            print_footer(run, stop[0], trainer.step)
+            raise StageInterrupted(f"{stop[0]} at step {trainer.step}; checkpoint saved, "
+                                   "run the stage again to resume")
 
         final_file = save_prior(run.path / "prior.pt", trainer.prior, model=asdict(ref),
                                 step=trainer.step, sr=store.meta.sr, hop=store.meta.hop)

@@ -2,7 +2,7 @@
 
 submitit pickles a `TrainJob(run_dir)`; at the time limit its SIGUSR2 handler calls
 `checkpoint()` on the running instance. Our session defers that signal to the next step
-boundary (see ravejobs.model.signals), `checkpoint()` writes `last.ckpt` there and returns a
+boundary (see ravejobs.stepsignals), `checkpoint()` writes `last.ckpt` there and returns a
 resubmission of a fresh `TrainJob` on the same folder, which resumes at the exact step and phase.
 
 By hand: `python -m ravejobs.jobs.train RUN_DIR` (Ctrl-C or SIGTERM saves at the next step

@@ -28,8 +28,8 @@ from ravejobs.config import RunSpec
 from ravejobs.metrics import MetricsWriter
 from ravejobs.model import checkpoints
 from ravejobs.model.module import RAVE
-from ravejobs.model.signals import StepBoundarySignals
 from ravejobs.rundir import RunDir
+from ravejobs.stepsignals import StepBoundarySignals
 
 VAL_BATCHES = 4  # validation windows per validation: VAL_BATCHES x batch
 

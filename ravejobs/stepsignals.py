@@ -9,16 +9,23 @@ that, inside a step, only records the signal; `leave_step()` then calls the orig
 (submitit's, or ours) at the step boundary. Outside a step the original runs at once.
 
 SIGTERM and SIGINT are only taken when nobody else handles them (a run by hand); their handler
-only raises a flag, so it may run at any time: the session saves and stops after the current
-step instead of dying mid-write. Install before `Trainer.fit`: Lightning then chains our SIGTERM
-handler behind its own notifier.
+only raises a flag, so it may run at any time: the loop saves and stops after the current step
+instead of dying mid-write. The model's training session and the prior's loop both use this one
+class. For Lightning, install before `Trainer.fit`: Lightning then chains our SIGTERM handler
+behind its own notifier.
+
+    with StepBoundarySignals(on_stop) as signals:
+        while ...:
+            with signals.step():
+                ...one step...
 """
 
 from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
@@ -26,6 +33,8 @@ Handler = Callable[[int, FrameType | None], Any]
 
 
 class StepBoundarySignals:
+    """Defers the time-limit signal to step boundaries; turns SIGTERM/SIGINT into `on_stop`."""
+
     def __init__(self, on_stop: Callable[[str], None]):
         self.on_stop = on_stop
         self.in_step = False
@@ -50,6 +59,13 @@ class StepBoundarySignals:
             signal.signal(sig, handler)
         self.saved.clear()
 
+    def __enter__(self) -> StepBoundarySignals:
+        self.install()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.uninstall()
+
     def _original(self, sig: int) -> Handler:
         return self.saved[sig]
 
@@ -70,3 +86,12 @@ class StepBoundarySignals:
         while self.pending:
             sig = self.pending.pop(0)
             self._original(sig)(sig, None)
+
+    @contextmanager
+    def step(self) -> Iterator[None]:
+        """One step: a time-limit signal arriving inside is handled when it ends."""
+        self.enter_step()
+        try:
+            yield
+        finally:
+            self.leave_step()
