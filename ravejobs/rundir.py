@@ -39,6 +39,7 @@ class RunState:
     message: str = ""
     started: float = 0.0
     updated: float = 0.0
+    code: str = ""           # git revision of the code at the latest start (job header)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -68,6 +68,22 @@ def test_header_on_a_node_shows_allocation_job_and_restart(root, capsys, monkeyp
     assert "node ng10304; CUDA_VISIBLE_DEVICES=0,1; SLURM_JOB_GPUS=2,3" in text
 
 
+def test_a_restart_on_other_code_is_flagged(root, capsys, monkeypatch):
+    spec, run = _run(["dataset=demo"])
+    monkeypatch.setattr(header, "git_revision", lambda path=None: "aaaa11112222 (clean)")
+    header.print_header(spec, run)
+    header.print_header(spec, run)   # a requeue on the same code: nothing to say
+    assert "WARNING" not in capsys.readouterr().out
+    assert run.state().code == "aaaa11112222 (clean)"
+    changed = "bbbb33334444 (dirty: 2 files changed)"
+    monkeypatch.setattr(header, "git_revision", lambda path=None: changed)
+    header.print_header(spec, run)
+    out = capsys.readouterr().out
+    assert "code changed since this run's previous start (was git aaaa11112222 (clean))" in out
+    assert "ravejobs git bbbb33334444 (dirty: 2 files changed)" in out
+    assert run.state().code.startswith("bbbb33334444")
+
+
 def test_reproduce_commands_survive_the_shell(root):
     spec, run = _run(["dataset=demo", "cluster=testslurm", "seed=3"])
     relaunch, by_hand = header.reproduce_commands(spec, run)

@@ -102,9 +102,10 @@ def _job_id() -> str:
     return _env("SLURM_JOB_ID", "")
 
 
-def header_lines(spec: RunSpec, run: RunDir) -> list[str]:
+def header_lines(spec: RunSpec, run: RunDir, code: str | None = None) -> list[str]:
     """The header as lines (without the rules); pure apart from the environment and git."""
     c = spec.cluster
+    code = git_revision() if code is None else code
     job = _job_id()
     if job:
         where = (f"{job} (SLURM_JOB_ID {_env('SLURM_JOB_ID')}), "
@@ -131,7 +132,7 @@ def header_lines(spec: RunSpec, run: RunDir) -> list[str]:
         f"requested  {_requested(spec, run.stage)}",
         f"allocated  node {node}",
         f"job        {where}",
-        f"code       ravejobs git {git_revision()}; python {sys.version.split()[0]} "
+        f"code       ravejobs git {code}; python {sys.version.split()[0]} "
         f"({sys.executable})",
         f"reproduce  {commands[0]}",
         f"by hand    {commands[1]}",
@@ -143,7 +144,15 @@ def print_header(spec: RunSpec, run: RunDir) -> None:
     """Print the admin header to the job log (stdout); remembers the start for the footer."""
     global _started
     _started = time.time()
-    print("\n".join([RULE, "ravejobs job", *header_lines(spec, run), RULE]), flush=True)
+    code = git_revision()
+    lines = header_lines(spec, run, code)
+    previous = run.state().code
+    if previous and previous != code:
+        # A requeued job imports whatever is checked out when it restarts: say so loudly.
+        lines.append(f"WARNING    the code changed since this run's previous start "
+                     f"(was git {previous}); its steps so far ran on that code")
+    run.update_state(code=code)
+    print("\n".join([RULE, "ravejobs job", *lines, RULE]), flush=True)
 
 
 # ----------------------------------------------------------------------------- footer
