@@ -149,3 +149,18 @@ def test_warmup_kl_follows_log_linear_ramp(tmp_path, corpus):  # noqa: F811
         want = 0.1 if it >= 3 else math.exp(math.log(1e-4) + (math.log(0.1) - math.log(1e-4))
                                              * it / 3)
         assert betas[s] == pytest.approx(want, rel=1e-4), (s, betas[s], want)
+
+
+def test_bf16_mixed_precision_trains_both_phases(tmp_path, corpus):  # noqa: F811
+    """The GPU recipe (bf16 autocast) on CPU: the spectral losses and filter bank stay float32,
+    the custom STFT backwards see float32 tensors, and both phases give finite losses."""
+    spec, run = make_run(tmp_path, corpus, "train.precision=bf16-mixed")
+    summary = train(run)
+    assert summary["reason"] == "finished" and summary["step"] == spec.phase.max_steps
+    metrics, _ = read_metrics(run.metrics_file)
+    distance = {step: v for step, (_, v) in metrics["distance"].items()}
+    assert len(distance) == spec.phase.max_steps
+    assert all(math.isfinite(v) for v in distance.values())
+    loss_dis = [v for _, v in metrics["loss_dis"].values()]   # phase 2 was reached
+    assert loss_dis and all(math.isfinite(v) for v in loss_dis)
+    assert all(torch.isfinite(p).all() for p in params(run).values())
