@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ravejobs.config import KLSpec, ModelSpec  # noqa: E402
 from ravejobs.model import losses  # noqa: E402
-from ravejobs.model.module import BETAS, RAVE  # noqa: E402
+from ravejobs.model.module import RAVE  # noqa: E402
 from ravejobs.model.stft import EPS  # noqa: E402
 
 UPSTREAM_S_PER_STEP = 3.46
@@ -79,9 +79,7 @@ def make_step(spec: ModelSpec, phase: str, batch: int, n_signal: int, device: st
     torch.manual_seed(0)
     warmup = 10**9 if phase == "vae" else 0
     model = RAVE(spec, warmup, KLSpec()).to(device).train()
-    gen = torch.optim.Adam(list(model.encoder.parameters()) + list(model.decoder.parameters()),
-                           lr=spec.lr, betas=BETAS)
-    dis = torch.optim.Adam(model.discriminator.parameters(), lr=spec.lr, betas=BETAS)
+    gen, dis = model.configure_optimizers()
     x = (torch.rand(batch, n_signal, device=device) * 2 - 1) * 0.5
     autocast = (torch.autocast(device, dtype=torch.bfloat16) if bf16
                 else contextlib.nullcontext())

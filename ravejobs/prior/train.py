@@ -37,7 +37,7 @@ class PriorTrainer:
                  val_windows: LatentWindows | None = None):
         self.prior, self.windows, self.spec, self.seed = prior, windows, spec, seed
         self.val_windows = val_windows
-        self.optimizer = torch.optim.Adam(prior.parameters(), lr=spec.lr)
+        self.optimizer = torch.optim.Adam(prior.parameters(), lr=spec.lr, fused=True)
         self.step = 0
 
     @property
