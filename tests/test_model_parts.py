@@ -24,6 +24,22 @@ def test_pqmf_reconstructs_to_a_delay(bands, attenuation, causal):
     assert float(err.pow(2).mean() / x.pow(2).mean()) < 1e-4  # better than -40 dB
 
 
+@pytest.mark.parametrize("bands,attenuation,causal", [(16, 100, False), (16, 70, True),
+                                                     (2, 100, False), (4, 70, True)])
+def test_pqmf_polyphase_synthesis_is_the_transposed_convolution(bands, attenuation, causal):
+    pqmf = PQMF(bands, attenuation, causal)
+    sub = torch.randn(2, bands, 100, requires_grad=True)
+    full = torch.nn.functional.conv_transpose1d(sub, pqmf.h_synthesis, stride=bands)
+    start = 0 if causal else (pqmf.h_synthesis.shape[-1] - 1) // 2
+    reference = full[..., start:start + 100 * bands] * bands
+    ours = pqmf.inverse(sub)
+    torch.testing.assert_close(ours, reference, rtol=1e-4, atol=1e-5)
+    g = torch.randn_like(reference)
+    (g_ours,) = torch.autograd.grad(ours, sub, g)
+    (g_ref,) = torch.autograd.grad(reference, sub, g)
+    torch.testing.assert_close(g_ours, g_ref, rtol=1e-4, atol=1e-4)
+
+
 def test_pqmf_rejects_bands_that_are_not_powers_of_two():
     with pytest.raises(ValueError, match="model.data_size=12"):
         PQMF(12)
