@@ -43,7 +43,7 @@ class Upsample(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, ratio: int, bias: bool = True,
                  causal: bool = False):
         super().__init__()
-        self.act = nn.LeakyReLU(0.2)
+        self.act = nn.LeakyReLU(0.2, inplace=True)  # its input is a fresh, unsaved output
         self.conv: nn.Module
         if ratio > 1:
             self.conv = ConvTranspose1d(in_dim, out_dim, ratio, bias=bias, causal=causal)

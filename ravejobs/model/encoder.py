@@ -19,10 +19,11 @@ class Encoder(nn.Module):
         dim = capacity
         for i, r in enumerate(ratios):
             out = capacity * 2 ** (i + 1)
-            layers += [nn.BatchNorm1d(dim), nn.LeakyReLU(0.2),
+            # In place: batch norm and convolutions keep their inputs, not their outputs.
+            layers += [nn.BatchNorm1d(dim), nn.LeakyReLU(0.2, inplace=True),
                        Conv1d(dim, out, 2 * r + 1, stride=r, bias=bias, causal=causal)]
             dim = out
-        layers += [nn.LeakyReLU(0.2), Conv1d(dim, 2 * latent_size, 5, bias=bias, causal=causal)]
+        layers += [nn.LeakyReLU(0.2, inplace=True), Conv1d(dim, 2 * latent_size, 5, bias=bias, causal=causal)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, bands: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
