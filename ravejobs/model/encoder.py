@@ -23,7 +23,8 @@ class Encoder(nn.Module):
             layers += [nn.BatchNorm1d(dim), nn.LeakyReLU(0.2, inplace=True),
                        Conv1d(dim, out, 2 * r + 1, stride=r, bias=bias, causal=causal)]
             dim = out
-        layers += [nn.LeakyReLU(0.2, inplace=True), Conv1d(dim, 2 * latent_size, 5, bias=bias, causal=causal)]
+        layers += [nn.LeakyReLU(0.2, inplace=True),
+                   Conv1d(dim, 2 * latent_size, 5, bias=bias, causal=causal)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, bands: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
