@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from ravejobs.config import RunSpec
@@ -102,10 +103,10 @@ def _job_id() -> str:
     return _env("SLURM_JOB_ID", "")
 
 
-def header_lines(spec: RunSpec, run: RunDir, code: str | None = None) -> list[str]:
-    """The header as lines (without the rules); pure apart from the environment and git."""
+def header_lines(spec: RunSpec, run: RunDir, code: str) -> list[str]:
+    """The header as lines (without the rules); `code` is the git revision; pure apart from
+    the environment."""
     c = spec.cluster
-    code = git_revision() if code is None else code
     job = _job_id()
     if job:
         where = (f"{job} (SLURM_JOB_ID {_env('SLURM_JOB_ID')}), "
@@ -146,12 +147,12 @@ def print_header(spec: RunSpec, run: RunDir) -> None:
     _started = time.time()
     code = git_revision()
     lines = header_lines(spec, run, code)
-    previous = run.state().code
-    if previous and previous != code:
+    state = run.state()
+    if state.code and state.code != code:
         # A requeued job imports whatever is checked out when it restarts: say so loudly.
         lines.append(f"WARNING    the code changed since this run's previous start "
-                     f"(was git {previous}); its steps so far ran on that code")
-    run.update_state(code=code)
+                     f"(was git {state.code}); its steps so far ran on that code")
+    run.write_state(replace(state, code=code))
     print("\n".join([RULE, "ravejobs job", *lines, RULE]), flush=True)
 
 

@@ -180,6 +180,7 @@ class PriorJob(submitit.helpers.Checkpointable):
         last_save, last_log, losses = time.monotonic(), time.monotonic(), []
         logged_at, val_loss = trainer.step, float("nan")
         stop: list[str] = []   # SIGTERM / SIGINT by hand: save after the step, then stop
+        saved_at = trainer.step
         try:
             with StepBoundarySignals(stop.append) as signals:
                 while trainer.step < p.max_steps and not stop:
@@ -196,13 +197,15 @@ class PriorJob(submitit.helpers.Checkpointable):
                             val_loss = trainer.validate(VAL_BATCHES)
                             metrics.log(step, {"prior_val_loss": val_loss})
                         due = (time.monotonic() - last_save) / 60 >= t.checkpoint_every_minutes
-                        if step % t.checkpoint_every_steps == 0 or final or due or stop:
+                        if step % t.checkpoint_every_steps == 0 or final or due:
                             path = self._save(run)
-                            last_save = time.monotonic()
+                            last_save, saved_at = time.monotonic(), step
                             run.update_state(step=step, checkpoint=str(path))
         finally:
             metrics.close()
-        if stop:
+        if stop:   # the signal may have come at any point of the last step: save it now
+            if saved_at != trainer.step:
+                run.update_state(step=trainer.step, checkpoint=str(self._save(run)))
             print_footer(run, stop[0], trainer.step)
             raise StageInterrupted(f"{stop[0]} at step {trainer.step}; checkpoint saved, "
                                    "run the stage again to resume")
