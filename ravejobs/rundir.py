@@ -21,6 +21,7 @@ from typing import Any
 from ravejobs.atomic import atomic_write_json
 from ravejobs.config import RunSpec
 from ravejobs.naming import run_dirname, run_name, signature
+from ravejobs.ranks import is_main_process
 
 STATUSES = ("pending", "submitted", "running", "requeued", "finished", "failed")
 
@@ -114,6 +115,8 @@ class RunDir:
 
     def write_state(self, state: RunState) -> RunState:
         state = replace(state, updated=time.time())
+        if not is_main_process():  # one run, one writer: rank 0 of a multi-GPU run
+            return state
         atomic_write_json(self.state_file, asdict(state))
         return state
 

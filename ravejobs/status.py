@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ravejobs.cluster_rules import stage_gpu_count
 from ravejobs.report.collect import MetricsCache, active_seconds
 from ravejobs.rundir import RunDir, RunState
 
@@ -90,7 +91,7 @@ def status_row(path: Path, job_id: str, records: dict[str, Any], cache: MetricsC
     budget: int | None = None
     try:
         spec = run.spec()
-        gpus = spec.cluster.gpus_per_node
+        gpus = stage_gpu_count(run.stage, spec.cluster)
         if run.stage in ("train", "prior"):
             budget = spec.prior.max_steps if run.stage == "prior" else spec.phase.max_steps
     except (OSError, KeyError, TypeError, ValueError):

@@ -59,8 +59,9 @@ def executor_parameters(
     }
     if cluster.request_memory:
         params["mem"] = f"{mem_gb * tasks:g}G"
-    if array.stage in GPU_STAGES and cluster.gpu_request:
-        params["gpus_per_node"] = cluster.gpu_request
+    gpus = stage_gpus(array.stage, cluster)
+    if gpus:
+        params["gpus_per_node"] = gpus
     if cluster.account:
         params["account"] = cluster.account
     if cluster.partition:
@@ -85,10 +86,21 @@ def stage_resources(stage: str, cluster: ClusterSpec) -> tuple[int, float, int]:
 
 
 def stage_layout(stage: str, cluster: ClusterSpec) -> tuple[int, int]:
-    """(nodes, tasks per node): one process per GPU for GPU stages, one task otherwise."""
-    if stage in GPU_STAGES and cluster.gpu_request:
+    """(nodes, tasks per node): training takes one process per GPU on every node asked for;
+    the prior (a small model) and the CPU stages run as one process."""
+    if stage == "train" and cluster.gpu_request:
         return cluster.nodes, cluster.tasks_per_node
     return 1, 1
+
+
+def stage_gpus(stage: str, cluster: ClusterSpec) -> str | None:
+    """The `--gpus-per-node` value of a stage: all of the run's GPUs for training, one for the
+    prior, none for the CPU stages."""
+    if stage not in GPU_STAGES or not cluster.gpu_request:
+        return None
+    if stage == "train":
+        return cluster.gpu_request
+    return f"{cluster.gpu_type}:1" if cluster.gpu_type else "1"
 
 
 def _one_line(text: str) -> str:
@@ -107,7 +119,7 @@ def header_lines(
 ) -> list[str]:
     """Comment lines at the top of the script body: what, for whom, why, which runs."""
     spec = array.tasks[0].spec
-    gpus = cluster.gpu_request if array.stage in GPU_STAGES and cluster.gpu_request else "none"
+    gpus = stage_gpus(array.stage, cluster) or "none"
     cpus, mem_gb, minutes = stage_resources(array.stage, cluster)
     nodes, tasks = stage_layout(array.stage, cluster)
     memory = f"{mem_gb * tasks:g}G memory" if cluster.request_memory else "memory not requested"

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ravejobs.cluster_rules import stage_gpu_count
 from ravejobs.config import RunSpec
 from ravejobs.metrics import read_metrics
 from ravejobs.naming import identity
@@ -267,7 +268,9 @@ class RunRecord:
 
     @property
     def gpus(self) -> int:
-        return self.spec.cluster.gpus_per_node if self.spec is not None else 0
+        if self.spec is None:
+            return 0
+        return stage_gpu_count(self.run.stage, self.spec.cluster)
 
     @property
     def gpu_hours(self) -> float:
