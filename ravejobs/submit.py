@@ -140,7 +140,10 @@ def header_lines(
         f"per task: GPUs {gpus}, {cpus} CPUs, {mem_gb:g}G memory, "
         f"{minutes} min (requeues itself at the limit and resumes)",
     ]
-    if array.dependency:
+    if array.dependency and array.after_job:
+        lines.append(f"waits for: {array.dependency}:{array.after_job}, queued by an earlier "
+                     "launch")
+    elif array.dependency:
         lines.append(f"waits for: {array.dependency} on the previous stage's array")
     lines.append("tasks (array index, run, signature, what):")
     for i, task in enumerate(array.tasks):
