@@ -85,7 +85,7 @@ class StageRunner(submitit.helpers.Checkpointable):
         run.update_state(status="running", job_id=job_id, message="")
         self._job = job_class(self.stage)(self.run_dir)
         try:
-            result = self._job()
+            result = self._job(**self.job_options())
         except Exception as err:  # recorded for `ravejobs status`, then re-raised for SLURM
             run.update_state(status="failed", message=f"{type(err).__name__}: {err}")
             traceback.print_exc(file=sys.stderr)
@@ -94,6 +94,10 @@ class StageRunner(submitit.helpers.Checkpointable):
         if state.status != "finished":
             run.update_state(status="finished")
         return result
+
+    def job_options(self) -> dict[str, Any]:
+        """Keyword arguments for the stage's job (none in production; tests add callbacks)."""
+        return {}
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
         if self._job is not None and hasattr(self._job, "checkpoint"):

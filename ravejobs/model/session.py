@@ -110,6 +110,9 @@ class TrainSession:
         self.val_batches = [torch.from_numpy(b) for b in
                             val.val_batches(VAL_BATCHES, spec.model.batch)]
         self.trainer: pl.Trainer | None = None
+        # False until `begin` has put the optimizer states back: a save before that would write
+        # blank (or no) optimizer states over a good checkpoint (a requeue during setup).
+        self.restored = False
         self.stop_reason = ""
         self.last_saved_step = -1
         self.checkpoint_path = str(self.resumed_from or "")
@@ -133,6 +136,10 @@ class TrainSession:
     def save(self, reason: str) -> str:
         """Write `last.ckpt` now; call only at a step boundary. Returns the path."""
         if not self.is_main or self.trainer is None:
+            return self.checkpoint_path
+        if not self.restored:
+            self.log(f"train: not saving at step {self.step} ({reason}): optimizer states are "
+                     f"not restored yet; {self.checkpoint_path or 'no checkpoint'} stays")
             return self.checkpoint_path
         if self.last_saved_step == self.step:
             return self.checkpoint_path
@@ -211,6 +218,7 @@ class TrainSession:
         if self.optimizer_states is not None:
             for opt, state in zip(trainer.optimizers, self.optimizer_states, strict=True):
                 opt.load_state_dict(state)
+        self.restored = True
         if self.step >= self.warmup:
             self.model.freeze_encoder()
         self.saved_at = self.logged_at = time.monotonic()
