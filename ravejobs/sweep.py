@@ -111,6 +111,9 @@ def run_sweep(specs: list[RunSpec], dry_run: bool = False) -> dict[str, Any]:
             print(render_sbatch(array, cluster, sid, folder, dep))
         return {"sweep": sid, "plan": plan, "submitted": []}
     manifest = _open_manifest(specs[0], sid, tasks)
+    for task in tasks:  # skipped because its store is current: done, not pending forever
+        if task.stage == "prepare" and states[task.key] == "finished":
+            _store_current(RunDir.for_spec(task.spec, task.stage), task.spec.dataset.packed)
     failed: set[tuple[str, str]] = set()
     if cluster.executor == "local":
         job_ids = _run_local(plan, manifest, failed)
@@ -121,6 +124,12 @@ def run_sweep(specs: list[RunSpec], dry_run: bool = False) -> dict[str, Any]:
         console.print(f"follow it with: ravejobs status {sid}")
     return {"sweep": sid, "plan": plan, "submitted": job_ids, "manifest": str(manifest.path),
             "failed": sorted(failed)}
+
+
+def _store_current(run: RunDir, packed: str) -> None:
+    if run.state().status != "finished":
+        run.update_state(status="finished", phase="prepare",
+                         message=f"store up to date: {packed}; not run again")
 
 
 def _limits(cluster: Any) -> tuple[int, int | None]:
@@ -188,7 +197,7 @@ def _run_local(plan: Plan, manifest: Manifest, failed: set[tuple[str, str]]) -> 
             if task.needs in failed:
                 failed.add(task.key)
                 RunDir.for_spec(task.spec, task.stage).update_state(
-                    status="failed", message=f"blocked: its {task.needs[0]} failed")
+                    status="blocked", message=f"blocked: its {task.needs[0]} failed")
         if not runnable:
             continue
         sub = ArrayJob(array.stage, array.part, tuple(runnable))

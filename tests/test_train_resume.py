@@ -232,3 +232,22 @@ def test_requeue_signal_before_state_is_restored_keeps_the_checkpoint(
                                              "strategy": "auto"})
     assert summary["step"] == spec.phase.max_steps
     assert_same(params(ref_run), params(run))
+
+
+def test_state_step_is_always_its_checkpoints_step(tmp_path, corpus):  # noqa: F811
+    """Issue 13 bug 4: after every step, state.json names a checkpoint whose stored step is the
+    step state.json gives (none and step 0 before the first save); `started` is set."""
+    _, run = make_run(tmp_path, corpus)
+    seen = []
+
+    class Check(pl.Callback):
+        def on_train_batch_end(self, trainer, pl_module, *args):
+            state = run.state()
+            ckpt = checkpoints.read(state.checkpoint) if state.checkpoint else None
+            seen.append((pl_module.step, state.step, ckpt["step"] if ckpt else 0))
+            assert state.started > 0
+
+    train(run, callbacks=[Check()])
+    assert all(state == saved for _, state, saved in seen), seen
+    assert [s for s, _, _ in seen] == list(range(1, 9))
+    assert run.state().started > 0

@@ -11,12 +11,14 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
 
 import submitit
 
+from ravejobs.diskfull import describe
 from ravejobs.rundir import RunDir
 
 
@@ -82,12 +84,13 @@ class StageRunner(submitit.helpers.Checkpointable):
         run = RunDir.open(self.run_dir)
         job_id = current_job_id()
         _link_log(run, job_id)
-        run.update_state(status="running", job_id=job_id, message="")
+        run.update_state(status="running", job_id=job_id, message="",
+                         started=run.state().started or time.time())
         self._job = job_class(self.stage)(self.run_dir)
         try:
             result = self._job(**self.job_options())
         except Exception as err:  # recorded for `ravejobs status`, then re-raised for SLURM
-            run.update_state(status="failed", message=f"{type(err).__name__}: {err}")
+            run.update_state(status="failed", message=describe(err, run.path))
             traceback.print_exc(file=sys.stderr)
             raise
         state = run.state()

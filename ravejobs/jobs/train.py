@@ -16,6 +16,7 @@ from typing import Any
 
 import submitit
 
+from ravejobs.diskfull import describe
 from ravejobs.jobs.runner import StageInterrupted, by_hand
 from ravejobs.rundir import RunDir
 
@@ -62,7 +63,7 @@ class TrainJob(submitit.helpers.Checkpointable):
             summary = self._session.run()
         except Exception as err:
             step = self._session.step if self._session is not None else run.state().step
-            print_footer(run, f"failed: {type(err).__name__}: {err}", step)
+            print_footer(run, f"failed: {describe(err, run.path)}", step)
             raise
         reason = summary["reason"]
         if reason == "finished":

@@ -228,8 +228,10 @@ class TrainSession:
 
             self.metrics = MetricsWriter(self.run_dir.metrics_file)
             self.tb = SummaryWriter(str(self.run_dir.tb))
+            state = self.run_dir.state()
             self.run_dir.update_state(status="running", step=self.step,
                                       max_steps=self.max_steps,
+                                      started=state.started or time.time(),
                                       phase=self.model.phase_at(self.step))
 
     def end(self) -> None:
@@ -256,9 +258,7 @@ class TrainSession:
             keys = ("distance", "beta", "loss_gen", "loss_dis", "feature_matching", "kl")
             values = {k: float(self.model.logs[k]) for k in keys if k in self.model.logs}
             values.update(steps_per_s=rate, phase=float(s > self.warmup))
-            self.write(values)
-            if self.is_main:
-                self.run_dir.update_state(step=s, phase=self.model.phase_at(s - 1))
+            self.write(values)  # state.json's step moves only with its checkpoint (save)
         if s % t.val_every == 0 or s == self.warmup or s == self.max_steps:
             self.validate(s)
         if s == self.warmup and self.is_main:
