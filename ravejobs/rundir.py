@@ -22,7 +22,8 @@ from ravejobs.atomic import atomic_write_json, remove_stale_temps
 from ravejobs.config import RunSpec
 from ravejobs.naming import run_dirname, run_name, signature
 
-STATUSES = ("pending", "submitted", "running", "requeued", "finished", "failed")
+# "blocked": never ran because what it consumes failed (or was itself blocked)
+STATUSES = ("pending", "submitted", "running", "requeued", "finished", "failed", "blocked")
 
 
 @dataclass(frozen=True)
@@ -123,3 +124,22 @@ class RunDir:
 
     def update_state(self, **changes: Any) -> RunState:
         return self.write_state(replace(self.state(), **changes))
+
+
+def shown_status(run: RunDir, state: RunState | None = None) -> str:
+    """The status `status` and `report` both show: a run that has not run while what it
+    consumes failed (or is blocked itself) is "blocked", whatever its state.json still says."""
+    from ravejobs.stages import predecessor
+
+    state = state or run.state()
+    if state.status not in ("pending", "submitted", "blocked"):
+        return state.status
+    try:
+        prev = predecessor(run.stage, run.spec())
+        before = RunDir.for_spec(run.spec(), prev) if prev else None
+    except (OSError, KeyError, TypeError, ValueError):
+        return state.status
+    if before is not None and before.state_file.exists() and \
+            shown_status(before) in ("failed", "blocked"):
+        return "blocked"
+    return "pending" if state.status == "blocked" else state.status
