@@ -59,12 +59,3 @@ def storage_problems(c: ClusterSpec, s: StorageSpec) -> list[str]:
         ]
     return []
 
-
-def stage_gpu_count(stage: str, c: ClusterSpec) -> int:
-    """GPUs one task of a stage holds in all: every GPU of the run for training, one for the
-    prior (a small model, one process), none for the CPU stages."""
-    if c.gpus_per_node <= 0:
-        return 0
-    if stage == "train":
-        return c.nodes * c.gpus_per_node
-    return 1 if stage == "prior" else 0

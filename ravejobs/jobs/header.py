@@ -19,7 +19,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from ravejobs.cluster_rules import stage_gpu_count
+from ravejobs import stages
 from ravejobs.config import RunSpec
 from ravejobs.ranks import global_rank, is_main_process, world_layout
 from ravejobs.rundir import RunDir
@@ -75,17 +75,20 @@ def _purpose(spec: RunSpec, stage: str) -> str:
 
 
 def _requested(spec: RunSpec, stage: str) -> str:
+    """What sbatch was asked for: the stage's own request (stages.py), not the cluster's."""
     c = spec.cluster
-    count = stage_gpu_count(stage, c)
+    row = stages.stage(stage)
+    cpus, mem_gb, minutes = row.resources(c)
+    count = row.gpu_count(c)
     if count:
         kind = c.gpu_type or "gpu (untyped)"
-        per_node = c.gpus_per_node if stage == "train" else 1
+        per_node = c.gpus_per_node if row.ranks else 1
         gpus = f"{count} x {kind} (--gpus-per-node={c.gpu_type + ':' if c.gpu_type else ''}" \
                f"{per_node}" + (f", {c.nodes} nodes, one rank per GPU" if count > 1 else "") + ")"
     else:
         gpus = "none"
-    return (f"GPUs {gpus}; CPUs {c.cpus_per_task}; memory {c.mem_gb:g} GB; "
-            f"time {_minutes(c.time_min)} (USR2 {c.signal_delay_s} s before the limit)")
+    return (f"GPUs {gpus}; CPUs {cpus}; memory {mem_gb:g} GB; "
+            f"time {_minutes(minutes)} (USR2 {c.signal_delay_s} s before the limit)")
 
 
 def reproduce_commands(spec: RunSpec, run: RunDir) -> list[str]:
@@ -201,7 +204,7 @@ def _allocated_gpus(spec: RunSpec, stage: str) -> int:
                 per_node = int(value) if name == "SLURM_GPUS_ON_NODE" else len(value.split(","))
                 return per_node * nodes
         return 0
-    return stage_gpu_count(stage, spec.cluster)
+    return stages.stage(stage).gpu_count(spec.cluster)
 
 
 def efficiency_lines(elapsed_s: float) -> list[str]:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ravejobs.cluster_rules import stage_gpu_count
+from ravejobs import stages
 from ravejobs.config import RunSpec
 from ravejobs.metrics import read_metrics
 from ravejobs.naming import identity
@@ -270,7 +270,7 @@ class RunRecord:
     def gpus(self) -> int:
         if self.spec is None:
             return 0
-        return stage_gpu_count(self.run.stage, self.spec.cluster)
+        return stages.stage(self.run.stage).gpu_count(self.spec.cluster)
 
     @property
     def gpu_hours(self) -> float:
