@@ -27,7 +27,6 @@ WHY = {
     "prior": "prior training on the trained model's latents",
     "export": "TorchScript export for nn~ (CPU only)",
 }
-GPU_STAGES = ("train", "prior")
 
 
 def executor_parameters(

@@ -302,6 +302,21 @@ class TrainSession:
         self.write(values)
 
 
+def share_buffers(model: torch.nn.Module) -> None:
+    """Every rank takes rank 0's buffers (BatchNorm running statistics) before a step.
+
+    Each rank's BatchNorm updates its running statistics from its own windows, while only rank
+    0's reach the checkpoint; once the frozen encoder runs in eval mode (adversarial phase) the
+    ranks would compute with different statistics, and a resumed run (every rank loading rank
+    0's) with other numbers than an uninterrupted one. Broadcasting them each step makes every
+    rank hold what the checkpoint holds, as DDP's `broadcast_buffers` means to.
+    """
+    import torch.distributed as dist
+
+    for buffer in model.buffers():
+        dist.broadcast(buffer.data, src=0)
+
+
 class _Loop(pl.Callback):
     def __init__(self, session: TrainSession):
         self.session = session
@@ -311,6 +326,8 @@ class _Loop(pl.Callback):
 
     def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
         self.session.signals.enter_step()
+        if trainer.world_size > 1:
+            share_buffers(self.session.model)
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
         try:
