@@ -19,6 +19,7 @@ from typing import Any
 import submitit
 
 from ravejobs.diskfull import describe
+from ravejobs.ranks import is_main_process
 from ravejobs.rundir import RunDir
 
 
@@ -82,9 +83,10 @@ class StageRunner(submitit.helpers.Checkpointable):
 
     def __call__(self) -> Any:
         run = RunDir.open(self.run_dir)
-        run.remove_stale_temps()  # issue 13: a killed write's temporary goes at the next start
         job_id = current_job_id()
-        _link_log(run, job_id)
+        if is_main_process():  # the other ranks of a multi-GPU run write nothing here
+            run.remove_stale_temps()  # issue 13: a killed write's temporary goes at the next start
+            _link_log(run, job_id)
         run.update_state(status="running", job_id=job_id, message="",
                          started=run.state().started or time.time())
         self._job = job_class(self.stage)(self.run_dir)
