@@ -27,8 +27,8 @@ pytestmark = pytest.mark.slurm
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP = ("dataset=demo", "cluster=testslurm", "cluster.gpus_per_node=2", "model.n_signal=2048",
-         "model.batch=2", "prior.max_steps=2", "train.log_every=1", "phase.warmup=100",
-         "phase.gan_steps=100", "train.checkpoint_every_steps=1000")
+         "model.batch=2", "prior.max_steps=2", "train.log_every=1", "phase.warmup=60",
+         "phase.gan_steps=60", "train.checkpoint_every_steps=1000")
 KEYS = ("distance", "loss_gen", "loss_dis", "kl", "validation")
 
 
@@ -92,8 +92,8 @@ def two_ranks(slurm_cluster, tmp_path_factory):
         train_b = _train(manifests["b"])
         metrics_b = _folder(manifests["b"], train_b) / "metrics.csv"
         deadline = time.monotonic() + 300
-        while _logged_steps(metrics_b) < 20:
-            assert time.monotonic() < deadline, "run B never reached step 20"
+        while _logged_steps(metrics_b) < 15:
+            assert time.monotonic() < deadline, "run B never reached step 15"
             if int(time.monotonic()) % 5 == 0:
                 record = slurm.sacct([train_b.job_id]).get(train_b.job_id)
                 assert record is None or not record.final, f"run B ended early: {record}"
@@ -117,7 +117,7 @@ def test_two_ranks_train_one_run_and_the_chain_follows(two_ranks):
         assert records[run.job_id].state == "COMPLETED", (run.stage, records[run.job_id])
     train = _train(manifest)
     rows = _rows(_folder(manifest, train) / "metrics.csv")
-    assert sorted(rows) == list(range(1, 201))  # rank 0 alone writes: every step once
+    assert sorted(rows) == list(range(1, 121))  # rank 0 alone writes: every step once
     export = next(r for r in manifest.runs if r.stage == "export")
     assert list(_folder(manifest, export).rglob("*.ts")), "no TorchScript file exported"
 
@@ -140,9 +140,9 @@ def test_a_requeued_two_rank_run_resumes_every_rank_with_the_same_numbers(two_ra
     assert record.state == "COMPLETED" and record.restarts >= 1, record
     rows_a = _rows(_folder(ma, a) / "metrics.csv")
     rows_b = _rows(_folder(mb, b) / "metrics.csv")
-    assert sorted(rows_b) == sorted(rows_a) == list(range(1, 201))
+    assert sorted(rows_b) == sorted(rows_a) == list(range(1, 121))
     resumed = [s for s in rows_a if s > two_ranks["signalled_at"] + 5]
-    assert len(resumed) > 100  # most steps ran after the restart
+    assert len(resumed) > 60  # most steps, the whole adversarial phase, ran after the restart
     for step in rows_a:
         for key in KEYS:
             if key in rows_a[step]:
