@@ -22,8 +22,10 @@ from ravejobs.manifest import Manifest, ManifestRun, sweep_id
 from ravejobs.plan import ArrayJob, Plan, Task, make_plan, stage_tasks
 from ravejobs.rundir import RunDir
 from ravejobs.submit import log_folder, render_sbatch, submit_array
+from ravejobs.validate_values import added_key_problems
 
 ACTIVE = ("submitted", "running", "requeued")
+CONF = Path(__file__).resolve().parents[1] / "conf"  # for `+key` checks (validate_values)
 LIVE_STATES = ("PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "RESIZING", "SUSPENDED",
                "CONFIGURING", "COMPLETING")
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -42,17 +44,27 @@ def launch_single(cfg: Any) -> dict[str, Any]:
 
 
 def launch_sweep(points: Sequence[tuple[Mapping[str, Any], Iterable[str]]]) -> dict[str, Any]:
+    # `+key` no config file defines: Hydra adds it, validation would never read it
+    problems = added_key_problems([o for _, overrides in points for o in overrides], CONF)
     try:
         specs = build_runspecs(points)
     except ConfigError as err:
-        count = len(err.problems)
+        problems += err.problems
+    if problems:
+        count = len(problems)
         print(f"Invalid sweep, nothing submitted ({count} problem{'s' * (count > 1)}):",
               file=sys.stderr)
-        for line in err.problems:
+        for line in problems:
             print(f"  {line}", file=sys.stderr)
         raise SystemExit(2) from None
     dry_run = any(bool(cfg.get("dry_run")) for cfg, _ in points)
-    result = run_sweep(specs, dry_run=dry_run)
+    try:
+        result = run_sweep(specs, dry_run=dry_run)
+    except OSError as err:  # read-only root, permissions, a missing folder: one line
+        from ravejobs.oserrors import os_error_line
+
+        print(f"launch stopped: {os_error_line(err)}", file=sys.stderr)
+        raise SystemExit(1) from None
     if result.get("failed"):
         raise SystemExit(1)  # local runs: a failed stage is the command's failure
     return result
@@ -112,7 +124,13 @@ def run_sweep(specs: list[RunSpec], dry_run: bool = False) -> dict[str, Any]:
         manifest = _open_manifest(specs[0], sid, tasks, active)
         failed: set[tuple[str, str]] = set()
         if cluster.executor == "local":
-            job_ids = _run_local(plan, manifest, failed)
+            started: list[tuple[RunDir, Any]] = []
+            try:
+                job_ids = _run_local(plan, manifest, failed, started)
+            except KeyboardInterrupt:
+                from ravejobs.localrun import stop_after_interrupt
+
+                raise SystemExit(stop_after_interrupt(started)) from None
         else:
             job_ids = _submit_slurm(plan, manifest)
     console.print(f"sweep [bold]{sid}[/]: manifest {manifest.path}")
@@ -198,8 +216,14 @@ def _submit_slurm(plan: Plan, manifest: Manifest) -> list[str]:
     return array_ids
 
 
-def _run_local(plan: Plan, manifest: Manifest, failed: set[tuple[str, str]]) -> list[str]:
-    """Stage after stage on this machine; a failed task blocks what depends on it."""
+def _run_local(plan: Plan, manifest: Manifest, failed: set[tuple[str, str]],
+               started: list[tuple[RunDir, Any]]) -> list[str]:
+    """Stage after stage on this machine; a failed task blocks what depends on it.
+
+    `started` collects (run folder, submitit job) as tasks start, for a Ctrl-C report.
+    """
+    from ravejobs.localrun import ignoring_sigint
+
     ids: list[str] = []
     for array in plan.arrays:
         runnable = [t for t in array.tasks if t.needs not in failed]
@@ -216,7 +240,10 @@ def _run_local(plan: Plan, manifest: Manifest, failed: set[tuple[str, str]]) -> 
         console.print(f"[bold]{sub.label}[/]: {len(runnable)} task(s) on this machine")
         for i in range(0, len(runnable), max(1, cluster.array_parallelism)):
             chunk = ArrayJob(sub.stage, sub.part, sub.tasks[i : i + cluster.array_parallelism])
-            jobs = submit_array(chunk, cluster, manifest.sweep_id, folder)
+            with ignoring_sigint():  # the local controllers inherit it (see localrun)
+                jobs = submit_array(chunk, cluster, manifest.sweep_id, folder)
+            started.extend((RunDir.for_spec(t.spec, t.stage), j)
+                           for t, j in zip(chunk.tasks, jobs, strict=True))
             _record(manifest, chunk, jobs, None)
             for task, job in zip(chunk.tasks, jobs, strict=True):
                 ids.append(str(job.job_id))
