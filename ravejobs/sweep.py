@@ -110,6 +110,11 @@ def run_sweep(specs: list[RunSpec], dry_run: bool = False) -> dict[str, Any]:
     if dry_run:
         plan, states, _ = _plan(specs, tasks)
         print_plan(plan, states, sid, dry_run)
+        need = _space_need(plan, root)
+        if need is not None:
+            console.print(f"disk: {need.line(root)}"
+                          + ("" if need.fits else " (a real launch would stop here)"),
+                          markup=False)
         for array in plan.arrays:
             dep = array.after_job if array.after is None else \
                 f"<{plan.arrays[array.after].label} array id>"
@@ -117,6 +122,11 @@ def run_sweep(specs: list[RunSpec], dry_run: bool = False) -> dict[str, Any]:
             console.rule(f"sbatch script: {array.label}")
             print(render_sbatch(array, cluster, sid, folder, dep))
         return {"sweep": sid, "plan": plan, "submitted": []}
+    need = _space_need(_plan(specs, tasks)[0], root)
+    if need is not None and not need.fits:
+        print(f"Not enough space, nothing submitted: {need.line(root)}; free some, lower "
+              "train.keep_last, or move RAVEJOBS_ROOT (docs/config.md)", file=sys.stderr)
+        raise SystemExit(2)
     with launch_lock(root, sid, say=lambda line: console.print(line, markup=False)):
         plan, states, active = _plan(specs, tasks)
         print_plan(plan, states, sid, dry_run,
@@ -138,6 +148,17 @@ def run_sweep(specs: list[RunSpec], dry_run: bool = False) -> dict[str, Any]:
         console.print(f"follow it with: ravejobs status {sid}")
     return {"sweep": sid, "plan": plan, "submitted": job_ids, "manifest": str(manifest.path),
             "failed": sorted(failed), "held": dict(active)}
+
+
+def _space_need(plan: Plan, root: str) -> Any:
+    """What the plan's training runs keep at most against the root's free space (diskcheck)."""
+    from ravejobs.diskcheck import free_bytes, space_need
+
+    trains = [t for t in plan.tasks if t.stage == "train"]
+    if not trains:
+        return None
+    return space_need([t.spec for t in trains],
+                      [RunDir.for_spec(t.spec, t.stage).path for t in trains], free_bytes(root))
 
 
 def _plan(specs: list[RunSpec], tasks: list[Task]
