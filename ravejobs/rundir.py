@@ -25,7 +25,8 @@ from ravejobs.config import RunSpec
 from ravejobs.naming import run_dirname, run_name, signature
 from ravejobs.rootpaths import from_root, moved, to_root
 
-STATUSES = ("pending", "submitted", "running", "requeued", "finished", "failed")
+# "blocked": never ran because what it consumes failed (or was itself blocked)
+STATUSES = ("pending", "submitted", "running", "requeued", "finished", "failed", "blocked")
 
 
 @dataclass(frozen=True)
@@ -171,3 +172,22 @@ def reroot(spec: RunSpec, root: str | Path) -> RunSpec:
     dataset = replace(spec.dataset, raw=moved(spec.dataset.raw, old, new),
                       packed=moved(spec.dataset.packed, old, new))
     return replace(spec, storage=storage, dataset=dataset)
+
+
+def shown_status(run: RunDir, state: RunState | None = None) -> str:
+    """The status `status` and `report` both show: a run that has not run while what it
+    consumes failed (or is blocked itself) is "blocked", whatever its state.json still says."""
+    from ravejobs.stages import predecessor
+
+    state = state or run.state()
+    if state.status not in ("pending", "submitted", "blocked"):
+        return state.status
+    try:
+        prev = predecessor(run.stage, run.spec())
+        before = RunDir.for_spec(run.spec(), prev) if prev else None
+    except (OSError, KeyError, TypeError, ValueError):
+        return state.status
+    if before is not None and before.state_file.exists() and \
+            shown_status(before) in ("failed", "blocked"):
+        return "blocked"
+    return "pending" if state.status == "blocked" else state.status

@@ -15,6 +15,7 @@ from typing import Any
 
 from submitit.slurm.slurm import _make_sbatch_string
 
+from ravejobs import stages
 from ravejobs.config import ClusterSpec
 from ravejobs.naming import run_name
 from ravejobs.plan import ArrayJob
@@ -105,11 +106,7 @@ def checked_parameters(params: dict[str, Any]) -> dict[str, Any]:
 
 def stage_resources(stage: str, cluster: ClusterSpec) -> tuple[int, float, int]:
     """(CPUs, memory GB, minutes) per task. CPU-only stages ask for less than a GPU's share."""
-    if stage == "prepare":
-        return cluster.cpus_per_task, min(cluster.mem_gb, 32.0), min(cluster.time_min, 180)
-    if stage == "export":
-        return min(cluster.cpus_per_task, 2), min(cluster.mem_gb, 8.0), min(cluster.time_min, 30)
-    return cluster.cpus_per_task, cluster.mem_gb, cluster.time_min
+    return stages.stage(stage).resources(cluster)
 
 
 def stage_layout(stage: str, cluster: ClusterSpec) -> tuple[int, int]:

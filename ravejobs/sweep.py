@@ -132,6 +132,9 @@ def run_sweep(specs: list[RunSpec], dry_run: bool = False) -> dict[str, Any]:
         print_plan(plan, states, sid, dry_run,
                    {f"{t.stage} {t.dirname}": active[t.key] for t in tasks if t.key in active})
         manifest = _open_manifest(specs[0], sid, tasks, active)
+        for task in tasks:  # skipped because its store is current: done, not pending forever
+            if task.stage == "prepare" and states[task.key] == "finished":
+                _store_current(RunDir.for_spec(task.spec, task.stage), task.spec.dataset.packed)
         failed: set[tuple[str, str]] = set()
         if cluster.executor == "local":
             started: list[tuple[RunDir, Any]] = []
@@ -174,6 +177,12 @@ def _plan(specs: list[RunSpec], tasks: list[Task]
     plan = make_plan(specs, max_array_size=max_array, max_submit=max_submit,
                      skip=lambda t: states[t.key] in ("finished", "active"), active=active)
     return plan, states, active
+
+
+def _store_current(run: RunDir, packed: str) -> None:
+    if run.state().status != "finished":
+        run.update_state(status="finished", phase="prepare",
+                         message=f"store up to date: {packed}; not run again")
 
 
 def _limits(cluster: Any) -> tuple[int, int | None]:
@@ -252,7 +261,7 @@ def _run_local(plan: Plan, manifest: Manifest, failed: set[tuple[str, str]],
             if task.needs in failed:
                 failed.add(task.key)
                 RunDir.for_spec(task.spec, task.stage).update_state(
-                    status="failed", message=f"blocked: its {task.needs[0]} failed")
+                    status="blocked", message=f"blocked: its {task.needs[0]} failed")
         if not runnable:
             continue
         sub = ArrayJob(array.stage, array.part, tuple(runnable))
