@@ -110,7 +110,7 @@ def run_sweep(specs: list[RunSpec], dry_run: bool = False) -> dict[str, Any]:
     if dry_run:
         plan, states, _ = _plan(specs, tasks)
         print_plan(plan, states, sid, dry_run)
-        need = _space_need(plan, root)
+        need = _space_need(tasks, root)
         if need is not None:
             console.print(f"disk: {need.line(root)}"
                           + ("" if need.fits else " (a real launch would stop here)"),
@@ -122,7 +122,7 @@ def run_sweep(specs: list[RunSpec], dry_run: bool = False) -> dict[str, Any]:
             console.rule(f"sbatch script: {array.label}")
             print(render_sbatch(array, cluster, sid, folder, dep))
         return {"sweep": sid, "plan": plan, "submitted": []}
-    need = _space_need(_plan(specs, tasks)[0], root)
+    need = _space_need(tasks, root)
     if need is not None and not need.fits:
         print(f"Not enough space, nothing submitted: {need.line(root)}; free some, lower "
               "train.keep_last, or move RAVEJOBS_ROOT (docs/config.md)", file=sys.stderr)
@@ -153,11 +153,13 @@ def run_sweep(specs: list[RunSpec], dry_run: bool = False) -> dict[str, Any]:
             "failed": sorted(failed), "held": dict(active)}
 
 
-def _space_need(plan: Plan, root: str) -> Any:
-    """What the plan's training runs keep at most against the root's free space (diskcheck)."""
+def _space_need(tasks: list[Task], root: str) -> Any:
+    """What the sweep's training runs keep at most against the root's free space (diskcheck):
+    runs in the queue keep checkpoints too; finished ones hold theirs already."""
     from ravejobs.diskcheck import free_bytes, space_need
 
-    trains = [t for t in plan.tasks if t.stage == "train"]
+    trains = [t for t in tasks if t.stage == "train" and
+              RunDir.for_spec(t.spec, t.stage).state().status != "finished"]
     if not trains:
         return None
     return space_need([t.spec for t in trains],
