@@ -216,6 +216,8 @@ def submit_array(
     from ravejobs.jobs.runner import StageRunner
     from ravejobs.rundir import RunDir
 
+    if cluster.executor == "local":
+        from ravejobs.localrun import LocalStageRunner as StageRunner  # noqa: N814 - takes Ctrl-C
     runners = [
         StageRunner(task.stage, str(RunDir.for_spec(task.spec, task.stage).path))
         for task in array.tasks
