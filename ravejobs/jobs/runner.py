@@ -18,24 +18,12 @@ from typing import Any
 
 import submitit
 
+from ravejobs import stages
 from ravejobs.diskfull import describe
+from ravejobs.errors import StageInterrupted, StageRefused
 from ravejobs.rundir import RunDir
 
-
-class StageRefused(RuntimeError):
-    """A stage that will not run on its input (a prior for a VAE-only model, say)."""
-
-
-class StageInterrupted(RuntimeError):
-    """Stopped by hand (SIGTERM, Ctrl-C) after saving; running it again resumes."""
-
-
-JOBS = {
-    "prepare": "ravejobs.jobs.prepare:PrepareJob",
-    "train": "ravejobs.jobs.train:TrainJob",
-    "prior": "ravejobs.jobs.prior:PriorJob",
-    "export": "ravejobs.jobs.export:ExportJob",
-}
+JOBS = {s.name: s.job for s in stages.TABLE}  # stage -> "module:Class" (ravejobs.stages)
 
 
 def job_class(stage: str) -> type:

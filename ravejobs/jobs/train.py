@@ -41,7 +41,7 @@ class TrainJob(submitit.helpers.Checkpointable):
         from ravejobs.data.loader import WindowSampler
         from ravejobs.data.stage import stage_store
         from ravejobs.data.store import PackedStore
-        from ravejobs.model.session import TrainSession
+        from ravejobs.jobs.session import TrainSession
 
         spec = run.spec()
         store = PackedStore(stage_store(spec.dataset.packed))
