@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ravejobs.atomic import atomic_write_json
+from ravejobs.atomic import atomic_write_json, remove_stale_temps
 from ravejobs.config import RunSpec
 from ravejobs.naming import run_dirname, run_name, signature
 
@@ -105,6 +105,10 @@ class RunDir:
         })
         if not self.state_file.exists():
             self.write_state(RunState(stage=self.stage))
+
+    def remove_stale_temps(self) -> list[Path]:
+        """At a job's start: the temporaries of atomic writes a killed job left behind."""
+        return remove_stale_temps(self.path)
 
     def state(self) -> RunState:
         if not self.state_file.exists():

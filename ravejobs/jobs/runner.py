@@ -70,6 +70,7 @@ class StageRunner(submitit.helpers.Checkpointable):
 
     def __call__(self) -> Any:
         run = RunDir.open(self.run_dir)
+        run.remove_stale_temps()  # issue 13: a killed write's temporary goes at the next start
         job_id = current_job_id()
         _link_log(run, job_id)
         run.update_state(status="running", job_id=job_id, message="",
