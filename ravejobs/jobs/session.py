@@ -85,12 +85,13 @@ class TrainSession:
                  hardware: dict[str, Any] | None = None, callbacks: Sequence[pl.Callback] = (),
                  stop_at: int | None = None, log: Callable[[str], Any] = print):
         self.spec, self.run_dir, self.train, self.log = spec, run, train, log
-        self.max_steps, self.warmup = spec.phase.max_steps, spec.phase.warmup
+        self.max_steps = spec.phase.max_steps
         self.hardware = hardware or device_setup()
         self.callbacks, self.stop_at = list(callbacks), stop_at
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(spec.seed)  # same initial weights for the same seed
             self.model = RAVE(spec.model, spec.phase.warmup, spec.kl, spec.seed)
+        self.phases = self.model.phases
         self.optimizer_states: list[dict[str, Any]] | None = None
         self.resumed_from: Path | None = None
         found = checkpoints.newest_valid(run.checkpoints)
@@ -106,7 +107,7 @@ class TrainSession:
             self.optimizer_states = ckpt["optimizers"]
             self.resumed_from = path
             log(f"train: resuming from {path} at step {ckpt['step']} "
-                f"(phase {self.model.phase_at(ckpt['step'])})")
+                f"(phase {self.phases.next(ckpt['step'])})")
         self.val_batches = [torch.from_numpy(b) for b in
                             val.val_batches(VAL_BATCHES, spec.model.batch)]
         self.trainer: pl.Trainer | None = None
@@ -148,7 +149,7 @@ class TrainSession:
         self.checkpoint_path, self.last_saved_step = str(path), self.step
         self.saved_at = time.monotonic()
         self.run_dir.update_state(checkpoint=str(path), step=self.step,
-                                  phase=self.model.phase_at(max(self.step - 1, 0)))
+                                  phase=self.phases.after(self.step))
         if self.tb is not None:
             self.tb.flush()
         self.log(f"train: saved {path.name} at step {self.step} ({reason})")
@@ -160,9 +161,9 @@ class TrainSession:
         return {
             "format": checkpoints.FORMAT,
             "step": s,
-            "phase": "gan" if s > self.warmup else "vae",  # the phase the weights come from
-            "next_phase": m.phase_at(s),
-            "warmup": self.warmup,
+            "phase": self.phases.after(s),  # the phase the weights come from
+            "next_phase": self.phases.next(s),
+            "warmup": self.phases.warmup,
             "max_steps": self.max_steps,
             "beta": self.spec.kl.beta_at(max(s - 1, 0)),
             "fidelity": {"computed_at": int(m.fidelity.computed_at), **m.fidelity.sizes()},
@@ -207,7 +208,7 @@ class TrainSession:
 
     def summary(self, start: int, reason: str) -> dict[str, Any]:
         return {"reason": reason, "start_step": start, "step": self.step,
-                "max_steps": self.max_steps, "phase": self.model.phase_at(max(self.step - 1, 0)),
+                "max_steps": self.max_steps, "phase": self.phases.after(self.step),
                 "checkpoint": self.checkpoint_path,
                 "resumed_from": str(self.resumed_from or "")}
 
@@ -219,7 +220,7 @@ class TrainSession:
             for opt, state in zip(trainer.optimizers, self.optimizer_states, strict=True):
                 opt.load_state_dict(state)
         self.restored = True
-        if self.step >= self.warmup:
+        if self.phases.encoder_frozen(self.step):
             self.model.freeze_encoder()
         self.saved_at = self.logged_at = time.monotonic()
         self.logged_step = self.step
@@ -232,7 +233,7 @@ class TrainSession:
             self.run_dir.update_state(status="running", step=self.step,
                                       max_steps=self.max_steps,
                                       started=state.started or time.time(),
-                                      phase=self.model.phase_at(self.step))
+                                      phase=self.phases.next(self.step))
 
     def end(self) -> None:
         if self.metrics is not None:
@@ -250,23 +251,23 @@ class TrainSession:
             self.tb.add_scalar(key, value, self.step)
 
     def after_step(self, trainer: pl.Trainer) -> None:
-        s, t = self.step, self.spec.train
-        if s % t.log_every == 0 or s == self.max_steps or s == self.warmup:
+        s, t, boundary = self.step, self.spec.train, self.phases.vae_ends(self.step)
+        if s % t.log_every == 0 or s == self.max_steps or boundary:
             now = time.monotonic()
             rate = (s - self.logged_step) / max(now - self.logged_at, 1e-9)
             self.logged_at, self.logged_step = now, s
             keys = ("distance", "beta", "loss_gen", "loss_dis", "feature_matching", "kl")
             values = {k: float(self.model.logs[k]) for k in keys if k in self.model.logs}
-            values.update(steps_per_s=rate, phase=float(s > self.warmup))
+            values.update(steps_per_s=rate, phase=float(self.phases.after(s) == "gan"))
             self.write(values)  # state.json's step moves only with its checkpoint (save)
-        if s % t.val_every == 0 or s == self.warmup or s == self.max_steps:
+        if s % t.val_every == 0 or boundary or s == self.max_steps:
             self.validate(s)
-        if s == self.warmup and self.is_main:
+        if boundary and self.is_main:
             path = checkpoints.save_phase_end(self.run_dir.checkpoints,
                                               self.payload("end of VAE phase"))
             self.log(f"train: VAE phase done at step {s}: {path.name}; adversarial phase next")
         elapsed = time.monotonic() - self.saved_at
-        due = (s % t.checkpoint_every_steps == 0 or s == self.warmup
+        due = (s % t.checkpoint_every_steps == 0 or boundary
                or elapsed >= t.checkpoint_every_minutes * 60)
         if s >= self.max_steps:
             self.save("finished")
@@ -281,7 +282,7 @@ class TrainSession:
     def validate(self, s: int) -> None:
         distance, means = self.model.validate(self.val_batches)
         values = {"validation": distance}
-        if s <= self.warmup and self.model.fidelity.update(means, s):
+        if self.phases.fits_fidelity(s) and self.model.fidelity.update(means, s):
             values.update({k: float(v) for k, v in self.model.fidelity.sizes().items()})
         self.write(values)
 
