@@ -83,7 +83,8 @@ class TrainSession:
 
     def __init__(self, spec: RunSpec, run: RunDir, train: Any, val: Any, *,
                  hardware: dict[str, Any] | None = None, callbacks: Sequence[pl.Callback] = (),
-                 stop_at: int | None = None, log: Callable[[str], Any] = print):
+                 stop_at: int | None = None, log: Callable[[str], Any] = print,
+                 signals: StepBoundarySignals | None = None):
         self.spec, self.run_dir, self.train, self.log = spec, run, train, log
         self.max_steps = spec.phase.max_steps
         self.hardware = hardware or device_setup()
@@ -114,10 +115,11 @@ class TrainSession:
         # False until `begin` has put the optimizer states back: a save before that would write
         # blank (or no) optimizer states over a good checkpoint (a requeue during setup).
         self.restored = False
-        self.stop_reason = ""
+        self.stop_at_reason = ""
         self.last_saved_step = -1
         self.checkpoint_path = str(self.resumed_from or "")
-        self.signals = StepBoundarySignals(self.request_stop)
+        # the runner's (installed around the whole stage); a plain one when run on its own
+        self.signals = signals or StepBoundarySignals()
         self.metrics: MetricsWriter | None = None
         self.tb: Any = None
 
@@ -126,9 +128,10 @@ class TrainSession:
     def step(self) -> int:
         return self.model.step
 
-    def request_stop(self, reason: str) -> None:
-        """Save and stop after the current step (SIGTERM / SIGINT by hand)."""
-        self.stop_reason = reason
+    @property
+    def stop_reason(self) -> str:
+        """Why to save and stop after this step: SIGTERM / SIGINT by hand, or `stop_at`."""
+        return self.signals.stop_reason or self.stop_at_reason
 
     @property
     def is_main(self) -> bool:
@@ -191,7 +194,9 @@ class TrainSession:
             default_root_dir=str(self.run_dir.path),
             callbacks=[_Loop(self), *self.callbacks],
         )
-        self.signals.install()  # before fit, so Lightning chains our SIGTERM handler
+        own = not self.signals.installed  # the runner installs before fit, else we do here
+        if own:
+            self.signals.install()  # before fit, so Lightning chains our SIGTERM handler
         try:
             self.trainer.fit(self.model, datamodule=_StepData(self))
         except SIGTERMException:
@@ -199,7 +204,8 @@ class TrainSession:
                 raise
             self.save(self.stop_reason)  # signal came after our boundary check: still a boundary
         finally:
-            self.signals.uninstall()
+            if own:
+                self.signals.uninstall()
         if self.step >= self.max_steps:
             reason = "finished"
         else:
@@ -229,10 +235,8 @@ class TrainSession:
 
             self.metrics = MetricsWriter(self.run_dir.metrics_file)
             self.tb = SummaryWriter(str(self.run_dir.tb))
-            state = self.run_dir.state()
-            self.run_dir.update_state(status="running", step=self.step,
-                                      max_steps=self.max_steps,
-                                      started=state.started or time.time(),
+            # the runner set status and `started`; step stays the resumed checkpoint's
+            self.run_dir.update_state(step=self.step, max_steps=self.max_steps,
                                       phase=self.phases.next(self.step))
 
     def end(self) -> None:
@@ -273,7 +277,7 @@ class TrainSession:
             self.save("finished")
             trainer.should_stop = True
         elif self.stop_reason or (self.stop_at is not None and s >= self.stop_at):
-            self.stop_reason = self.stop_reason or f"stop_at={self.stop_at}"
+            self.stop_at_reason = f"stop_at={self.stop_at}"
             self.save(self.stop_reason)
             trainer.should_stop = True
         elif due:

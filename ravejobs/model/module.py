@@ -32,13 +32,9 @@ from ravejobs.model.losses import (
 )
 from ravejobs.model.phases import PhaseSchedule
 from ravejobs.model.pqmf import PQMF
+from ravejobs.seeds import step_seed
 
 BETAS = (0.5, 0.9)
-
-
-def step_seed(seed: int, step: int, rank: int = 0) -> int:
-    """Independent, reproducible torch seed for one (run seed, step, rank)."""
-    return int(np.random.SeedSequence([seed, step, rank]).generate_state(1, np.uint64)[0] >> 1)
 
 
 class RAVE(pl.LightningModule):
