@@ -3,7 +3,7 @@
 One run of 3M steps logged every 100 (8 keys) with a validation every 10k (5 keys): 242k rows.
 Timed, cold, in the same process, over `--runs` copies (each file read once, page cache warm):
 
-  csv+fastcsv   today's metrics.csv through report/fastcsv.py (465 lines of SWAR parsing)
+  csv+fastcsv   today's metrics.csv through metrics/fastcsv.py (465 lines of SWAR parsing)
   csv+fastcsv/3 the same, asking only the report's three keys (the other rows are skipped)
   csv+stdlib    the same file through csv.reader (`ravejobs.metrics.read_metrics`): baseline
   csv+loadtxt   the same file through numpy.loadtxt (a well-kept library, no parser of ours)
@@ -30,8 +30,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ravejobs.metrics import read_metrics  # noqa: E402
-from ravejobs.report.collect import group_rows  # noqa: E402
-from ravejobs.report.fastcsv import read_rows  # noqa: E402
+from ravejobs.metrics.cache import group_rows  # noqa: E402
+from ravejobs.metrics.fastcsv import read_rows  # noqa: E402
 
 KEYS = ("distance", "beta", "kl", "loss_gen", "loss_dis", "feature_matching", "steps_per_s",
         "phase")

@@ -92,11 +92,11 @@ class StageRunner(submitit.helpers.Checkpointable):
         run = RunDir.open(self.run_dir)
         job_id = current_job_id()
         _link_log(run, job_id)
-        print_header(run.spec(), run)
         run.update_state(status="running", job_id=job_id, message="",
                          started=run.state().started or time.time())
         signals = StepBoundarySignals()
-        try:
+        try:  # from here on, whatever fails (an unreadable spec.json too) is recorded
+            print_header(run.spec(), run)
             self._job = job_class(self.stage)(run)
             with signals:  # installed before any Trainer.fit, so Lightning chains SIGTERM
                 summary = self._job.run(signals, **self.job_options())
