@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ravejobs import stages
 from ravejobs.atomic import atomic_write_json, remove_stale_temps
 from ravejobs.config import RunSpec
 from ravejobs.naming import run_dirname, run_name, signature
@@ -62,7 +63,7 @@ class RunDir:
 
     @classmethod
     def for_spec(cls, spec: RunSpec, stage: str) -> RunDir:
-        folder = "data" if stage == "prepare" else "runs"
+        folder = stages.stage(stage).folder
         path = Path(spec.storage.root) / folder / run_dirname(spec, stage)
         return cls(path=path, name=run_name(spec, stage), signature=signature(spec, stage),
                    stage=stage)

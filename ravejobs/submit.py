@@ -21,13 +21,8 @@ from ravejobs.naming import run_name
 from ravejobs.plan import ArrayJob
 from ravejobs.validate_values import control_chars
 
-WHY = {
-    "prepare": "corpus preparation: decode, resample to mono, pack (CPU only)",
-    "train": "RAVE training: VAE phase, then adversarial phase with the encoder frozen",
-    "prior": "prior training on the trained model's latents",
-    "export": "TorchScript export for nn~ (CPU only)",
-}
-GPU_STAGES = ("train", "prior")
+WHY = {s.name: s.why for s in stages.TABLE}  # the stage table (ravejobs.stages)
+GPU_STAGES = stages.GPU_STAGES
 
 
 def executor_parameters(
