@@ -120,6 +120,14 @@ def _ranks_line() -> list[str]:
             f"{_env('SLURM_GPUS_ON_NODE')}; rank 0 writes the run's records"]
 
 
+def _scratch_line(spec: RunSpec) -> list[str]:
+    """A warning where the cluster's compute nodes can only write purged scratch (Trillium)."""
+    if spec.storage.kind != "scratch":
+        return []
+    return [f"WARNING    runs and checkpoints are on scratch ({spec.storage.root}), which is "
+            "purged and not backed up: copy finished runs to project space (docs/alliance.md)"]
+
+
 def header_lines(spec: RunSpec, run: RunDir, code: str) -> list[str]:
     """The header as lines (without the rules); `code` is the git revision; pure apart from
     the environment."""
@@ -150,6 +158,7 @@ def header_lines(spec: RunSpec, run: RunDir, code: str) -> list[str]:
         f"requested  {_requested(spec, run.stage)}",
         f"allocated  node {node}",
         *_ranks_line(),
+        *_scratch_line(spec),
         f"job        {where}",
         f"code       ravejobs git {code}; python {sys.version.split()[0]} "
         f"({sys.executable})",
