@@ -28,6 +28,7 @@ from ravejobs.config import RunSpec
 from ravejobs.metrics import MetricsWriter
 from ravejobs.model import checkpoints
 from ravejobs.model.module import RAVE
+from ravejobs.model.v2 import build_model
 from ravejobs.rundir import RunDir
 from ravejobs.stepsignals import StepBoundarySignals
 
@@ -90,7 +91,7 @@ class TrainSession:
         self.callbacks, self.stop_at = list(callbacks), stop_at
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(spec.seed)  # same initial weights for the same seed
-            self.model = RAVE(spec.model, spec.phase.warmup, spec.kl, spec.seed)
+            self.model: RAVE = build_model(spec.model, spec.phase.warmup, spec.kl, spec.seed)
         self.optimizer_states: list[dict[str, Any]] | None = None
         self.resumed_from: Path | None = None
         found = checkpoints.newest_valid(run.checkpoints)
