@@ -108,3 +108,16 @@ def test_lr_and_beta_follow_upstream_schedules():
     # BetaWarmupCallback increments its counter first: step s uses ratio (s + 1) / 20000.
     assert model.beta_at(0) == pytest.approx(1e-6 ** (1 - 1 / 20000) * 0.05 ** (1 / 20000))
     assert model.beta_at(19_999) == model.beta_at(10**6) == pytest.approx(0.05)
+
+
+def test_spectral_distance_gradient_is_finite_on_digital_silence():
+    """The causal PQMF's synthesis starts with exact zeros: |S| = 0 frames must give a zero
+    gradient (as torch.abs does), not inf * 0 = NaN."""
+    from ravejobs.model.v2.losses import SpectralDistanceV2
+
+    x = torch.randn(1, 4096)
+    y = torch.randn(1, 4096)
+    y[:, :1024] = 0
+    y.requires_grad_(True)
+    SpectralDistanceV2()(x, y).backward()
+    assert torch.isfinite(y.grad).all()

@@ -25,7 +25,6 @@ import torch
 from ravejobs.config import KLSpec, ModelSpec
 from ravejobs.model.fidelity import Fidelity
 from ravejobs.model.module import step_seed
-from ravejobs.model.pqmf import PQMF
 from ravejobs.model.v2 import receptive
 from ravejobs.model.v2.discriminator import CombinedDiscriminator
 from ravejobs.model.v2.layers import EncoderV2, GeneratorV2
@@ -36,6 +35,7 @@ from ravejobs.model.v2.losses import (
     hinge,
     mmd_to_normal,
 )
+from ravejobs.model.v2.pqmf import PQMFv2
 
 BETAS = (0.5, 0.9)
 SKIPPED_FEATURES = 1  # v2.gin num_skipped_features
@@ -48,7 +48,7 @@ class RAVEv2(pl.LightningModule):
         self.cfg, self.warmup, self.kl, self.seed = model, warmup, kl, seed
         causal = model.no_latency
         # v2 keeps 100 dB in causal mode too (causal.gin only changes the padding).
-        self.pqmf = PQMF(model.data_size, 100.0, causal) if model.data_size > 1 else None
+        self.pqmf = PQMFv2(model.data_size, 100.0, causal) if model.data_size > 1 else None
         self.wasserstein = model.regularizer == "wasserstein"
         self.kept = model.latent_size
         self.encoder = EncoderV2(model.data_size, model.capacity, model.ratios,
