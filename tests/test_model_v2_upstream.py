@@ -123,7 +123,12 @@ def test_receptive_field_matches_upstream(pair):
     name, ref, model = pair
     from ravejobs.model.v2 import receptive
 
-    assert list(receptive.measure(model)) == ref["receptive_field"], name
+    # A count of non-zero gradients: at the fringe the contributions vanish into float32
+    # zeros, so the count moves with the weights and the latent draw (upstream's own measure
+    # gave 10574-10604 for three v2_small initialisations). The right side and the size agree.
+    left, right = receptive.measure(model)
+    assert right == ref["receptive_field"][1], name
+    assert left == pytest.approx(ref["receptive_field"][0], rel=5e-3), name
 
 
 def upstream_total(logged: dict, config: str) -> float:
