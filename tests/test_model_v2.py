@@ -121,3 +121,16 @@ def test_spectral_distance_gradient_is_finite_on_digital_silence():
     y.requires_grad_(True)
     SpectralDistanceV2()(x, y).backward()
     assert torch.isfinite(y.grad).all()
+
+
+def test_the_issue_dry_run_plans_both_v2_models(tmp_path):
+    from test_launch import launch
+
+    out = launch(tmp_path / "root", "-m", "model=rave_v2,rave_v2_small", "cluster=narval",
+                 "dry_run=true", account="def-test")
+    assert out.returncode == 0, out.stderr
+    assert "model rave_v2_small" in out.stdout and "model rave_v2," in out.stdout
+    out = launch(tmp_path / "root", "-m", "model=rave_v2", "dataset=as", "cluster=narval",
+                 "dry_run=true", account="def-test")
+    assert out.returncode == 0, out.stderr
+    assert "warmup 1000000, budget 6000000" in out.stdout and "kl warmup" in out.stdout
