@@ -16,6 +16,7 @@ counts the current step before computing it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ import torch
 
 from ravejobs.config import KLSpec, ModelSpec
 from ravejobs.model.fidelity import Fidelity
-from ravejobs.model.module import step_seed
+from ravejobs.model.phases import PhaseSchedule
 from ravejobs.model.v2 import receptive
 from ravejobs.model.v2.discriminator import CombinedDiscriminator
 from ravejobs.model.v2.layers import EncoderV2, GeneratorV2
@@ -36,9 +37,20 @@ from ravejobs.model.v2.losses import (
     mmd_to_normal,
 )
 from ravejobs.model.v2.pqmf import PQMFv2
+from ravejobs.seeds import step_seed
 
 BETAS = (0.5, 0.9)
 SKIPPED_FEATURES = 1  # v2.gin num_skipped_features
+
+
+@dataclass(frozen=True)
+class PhasesV2(PhaseSchedule):
+    """The project's phase schedule with v2's discriminator cadence (`dis_every`)."""
+
+    dis_every: int = 2
+
+    def trains_discriminator(self, s: int) -> bool:
+        return self.adversarial(s) and s % self.dis_every == 0
 
 
 class RAVEv2(pl.LightningModule):
@@ -46,6 +58,7 @@ class RAVEv2(pl.LightningModule):
         super().__init__()
         self.automatic_optimization = False
         self.cfg, self.warmup, self.kl, self.seed = model, warmup, kl, seed
+        self.phases = PhasesV2(warmup, model.dis_every)
         causal = model.no_latency
         # v2 keeps 100 dB in causal mode too (causal.gin only changes the padding).
         self.pqmf = PQMFv2(model.data_size, 100.0, causal) if model.data_size > 1 else None
@@ -110,9 +123,6 @@ class RAVEv2(pl.LightningModule):
         return self.synthesise(self.decoder(self.fill_latent(z)))
 
     # ------------------------------------------------------------------ schedule
-    def phase_at(self, step: int) -> str:
-        return "gan" if step >= self.warmup else "vae"
-
     def lr_at(self, step: int) -> float:
         t = min(step, self.warmup) / self.warmup if self.warmup else 1.0
         return self.cfg.lr * (1 + (self.cfg.lr_end_factor - 1) * t)
@@ -137,8 +147,8 @@ class RAVEv2(pl.LightningModule):
     def step_loss(self, audio: torch.Tensor, step: int) -> tuple[str, torch.Tensor]:
         """Loss of iteration `step` and which optimizer it is for ("gen" or "dis")."""
         x = audio.unsqueeze(1) if audio.dim() == 2 else audio
-        gan = step >= self.warmup
-        dis_step = gan and step % self.cfg.dis_every == 0
+        gan = self.phases.adversarial(step)
+        dis_step = self.phases.trains_discriminator(step)
         if gan:
             self.freeze_encoder()
         xb = self.analyse(x)
@@ -219,6 +229,6 @@ class RAVEv2(pl.LightningModule):
             distances.append(float(self.spectral(x, y)))
             means.append(mean.float().cpu())
         self.train(was_training)
-        if self.step >= self.warmup:
+        if self.phases.encoder_frozen(self.step):
             self.freeze_encoder()
         return float(np.mean(distances)) if distances else float("nan"), torch.cat(means)
