@@ -3,14 +3,20 @@ bitwise resume (mid-VAE, mid-GAN) and a requeue signal mid-step (as tests/test_t
 
 from __future__ import annotations
 
-import os
 import signal
 
 import pytest
 import pytorch_lightning as pl
 import torch
-from test_train_helpers import assert_same, corpus, make_run, params, train  # noqa: F401
-from test_train_resume import Recorder
+from test_train_helpers import (  # noqa: F401
+    CPU,
+    assert_same,
+    corpus,
+    make_run,
+    params,
+    train,
+)
+from test_train_resume import Kick, Recorder
 
 from ravejobs.metrics import read_metrics
 from ravejobs.model import checkpoints
@@ -79,33 +85,29 @@ def test_v2_resume_is_bitwise_identical(tmp_path, corpus, reference, stop_at):  
 
 
 def test_v2_requeue_signal_mid_step_saves_at_boundary(tmp_path, corpus, reference):  # noqa: F811
-    from ravejobs.jobs.train import TrainJob
+    """SIGUSR2 inside iteration 4 (the first adversarial one), as in test_train_resume."""
+    from ravejobs.jobs.runner import StageRunner
 
     spec, ref_run, *_ = reference
     _, run = make_run(tmp_path, corpus, *V2)
-    job = TrainJob(str(run.path))
+    job = StageRunner("train", str(run.path), hardware=CPU, callbacks=[Kick()])
     requeued = []
 
     def submitit_like(signum, frame):
         requeued.append(job.checkpoint())
         raise SystemExit(-1)
 
-    class Kick(pl.Callback):
-        def on_before_backward(self, trainer, pl_module, loss):
-            if pl_module.step == 4:  # the first adversarial step
-                os.kill(os.getpid(), signal.SIGUSR2)
-
     old = signal.signal(signal.SIGUSR2, submitit_like)
     try:
         torch.set_num_threads(1)
         with pytest.raises(SystemExit):
-            job(hardware={"accelerator": "cpu", "devices": 1, "strategy": "auto"},
-                callbacks=[Kick()])
+            job()
     finally:
         signal.signal(signal.SIGUSR2, old)
     assert checkpoints.newest_valid(run.checkpoints)[1]["step"] == 5
-    summary = requeued[0].function(hardware={"accelerator": "cpu", "devices": 1,
-                                             "strategy": "auto"})
+    again = requeued[0].function
+    again.options = {"hardware": CPU}
+    summary = again()
     assert summary["start_step"] == 5 and summary["step"] == spec.phase.max_steps
     assert_same(params(ref_run), params(run))
 
