@@ -96,6 +96,23 @@ class ModelSpec:
     n_signal: int = 65536
     batch: int = 8
     lr: float = 1e-4
+    # The RAVE v2 family (arch "v2", ravejobs/model/v2); v1 ignores these. docs/model.md.
+    arch: str = "v1"
+    kernel_size: int = 3
+    dilations: tuple[tuple[int, ...], ...] = ((1, 3, 9), (1, 3, 9), (1, 3, 9), (1, 3))
+    amplitude_modulation: bool = True
+    noise_hidden: int = 0  # width of v2's noise synthesiser (noise.gin: 128, v2_small: 64)
+    d_periods: tuple[int, ...] = (2, 3, 5, 7, 11)
+    d_scales: int = 3
+    fm_weight: float = 10.0
+    adv_weight: float = 1.0
+    distance_weight: float = 1.0
+    dis_every: int = 2
+    lr_dis: float = 1e-4
+    lr_end_factor: float = 1.0
+    regularizer: str = "kl"
+    noise_augmentation: int = 0
+    valid_crop: bool = False
 
     @property
     def hop(self) -> int:
@@ -208,6 +225,9 @@ class RunSpec:
         m = dict(d["model"])
         m["ratios"] = tuple(m["ratios"])
         m["noise_ratios"] = tuple(m["noise_ratios"])
+        if "dilations" in m:
+            m["dilations"] = tuple(tuple(d) for d in m["dilations"])
+            m["d_periods"] = tuple(m["d_periods"])
         c = dict(d["cluster"])
         c["gpu_types"] = tuple(c["gpu_types"])
         c["setup"] = tuple(c["setup"])
@@ -397,6 +417,7 @@ def _model(r: _Reader) -> ModelSpec:
         n_signal=r.integer("model.n_signal", 1),
         batch=r.integer("model.batch", 1),
         lr=r.number("model.lr", positive=True),
+        **_model_v2(r),
     )
     if m.data_size and m.data_size & (m.data_size - 1):
         r.problems.append(f"model.data_size={m.data_size}: PQMF bands must be a power of 2 (16)")
@@ -411,6 +432,53 @@ def _model(r: _Reader) -> ModelSpec:
             f"{m.hop}; use {max(m.hop, m.n_signal // m.hop * m.hop)}"
         )
     return m
+
+
+def _model_v2(r: _Reader) -> dict[str, Any]:
+    """The v2 settings; absent keys keep ModelSpec's defaults (so v1 configs need none)."""
+    d = ModelSpec()
+    arch = r.choice("model.arch", ("v1", "v2"), d.arch)
+    dilations = r.get("model.dilations", [list(x) for x in d.dilations])
+    if not isinstance(dilations, list | tuple) or not all(
+            isinstance(x, list | tuple) and x and all(
+                isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in x)
+            for x in dilations):
+        r.problems.append(f"model.dilations={dilations!r}: must be one list of positive whole "
+                          "numbers per ratio, e.g. [[1,3,9],[1,3,9],[1,3,9],[1,3]]")
+        dilations = d.dilations
+    periods = r.get("model.d_periods", list(d.d_periods))
+    if not isinstance(periods, list | tuple) or not all(
+            isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in periods):
+        r.problems.append(f"model.d_periods={periods!r}: must be a list of positive whole numbers")
+        periods = d.d_periods
+    out = dict(
+        arch=arch,
+        kernel_size=r.integer("model.kernel_size", 1, d.kernel_size),
+        dilations=tuple(tuple(x) for x in dilations),
+        amplitude_modulation=r.boolean("model.amplitude_modulation", d.amplitude_modulation),
+        noise_hidden=r.integer("model.noise_hidden", 0, d.noise_hidden),
+        d_periods=tuple(periods),
+        d_scales=r.integer("model.d_scales", 0, d.d_scales),
+        fm_weight=r.number("model.fm_weight", default=d.fm_weight),
+        adv_weight=r.number("model.adv_weight", default=d.adv_weight),
+        distance_weight=r.number("model.distance_weight", positive=True,
+                                 default=d.distance_weight),
+        dis_every=r.integer("model.dis_every", 2, d.dis_every),
+        lr_dis=r.number("model.lr_dis", positive=True, default=d.lr_dis),
+        lr_end_factor=r.number("model.lr_end_factor", positive=True, default=d.lr_end_factor),
+        regularizer=r.choice("model.regularizer", ("kl", "wasserstein"), d.regularizer),
+        noise_augmentation=r.integer("model.noise_augmentation", 0, d.noise_augmentation),
+        valid_crop=r.boolean("model.valid_crop", d.valid_crop),
+    )
+    if arch == "v2":
+        ratios = r.get("model.ratios")
+        if isinstance(ratios, list | tuple) and len(out["dilations"]) != len(ratios):
+            r.problems.append(f"model.dilations has {len(out['dilations'])} entries for "
+                              f"{len(ratios)} model.ratios: give one list of dilations per ratio")
+        if r.get("model.cropped_latent_size", 0):
+            r.problems.append("model.cropped_latent_size: v2 models keep every latent dimension "
+                              "while training (export crops by fidelity); set it to 0")
+    return out
 
 
 def _prior(r: _Reader) -> PriorSpec:

@@ -32,6 +32,7 @@ from ravejobs.config import RunSpec
 from ravejobs.metrics import MetricsWriter
 from ravejobs.model import checkpoints
 from ravejobs.model.module import RAVE
+from ravejobs.model.v2 import build_model
 from ravejobs.ranks import world_layout
 from ravejobs.rundir import RunDir
 from ravejobs.stepsignals import StepBoundarySignals
@@ -100,7 +101,7 @@ class TrainSession:
         self.callbacks, self.stop_at = list(callbacks), stop_at
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(spec.seed)  # same initial weights for the same seed
-            self.model = RAVE(spec.model, spec.phase.warmup, spec.kl, spec.seed)
+            self.model: RAVE = build_model(spec.model, spec.phase.warmup, spec.kl, spec.seed)
         self.phases = self.model.phases
         self.optimizer_states: list[dict[str, Any]] | None = None
         self.resumed_from: Path | None = None
