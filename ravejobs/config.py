@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -491,6 +491,11 @@ def _dataset(r: _Reader, model: ModelSpec, stage: str, dry_run: bool) -> Dataset
         augment=r.boolean("dataset.augment", False),
         generate=r.boolean("dataset.generate", False),
     )
+    if not d.raw and not d.generate:
+        r.problems.append("dataset.raw: empty; set it to the folder of your audio, e.g. "
+                          "dataset=custom dataset.raw=/path/to/audio dataset.label=MY-CORPUS")
+    if d.augment:
+        d = augmented(d)
     if model.sr and d.sr and d.sr != model.sr:
         r.problems.append(
             f"dataset.sr={d.sr} but model.sr={model.sr}: the model trains at the corpus rate; "
@@ -504,6 +509,20 @@ def _dataset(r: _Reader, model: ModelSpec, stage: str, dry_run: bool) -> Dataset
                 "set storage.data_root or dataset.raw to where the audio is"
             )
     return d
+
+
+def augmented(d: DatasetSpec) -> DatasetSpec:
+    """Augmentation is a setting over the plain corpus' raw audio: the augmented corpus gets its
+    own store, name and label (`-AUG`), so it never overwrites or shares runs with the plain one.
+    Configs already named so (`as_aug`) are unchanged."""
+    packed = Path(d.packed)
+    return replace(
+        d,
+        name=d.name if d.name.lower().endswith("_aug") else f"{d.name}_aug",
+        label=d.label if d.label.upper().endswith("-AUG") else f"{d.label}-AUG",
+        packed=d.packed if packed.name.upper().endswith("-AUG")
+        else str(packed.with_name(f"{packed.name}-AUG")),
+    )
 
 
 def build_runspec(cfg: Mapping[str, Any], overrides: Iterable[str] = ()) -> RunSpec:
