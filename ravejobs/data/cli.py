@@ -55,9 +55,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("folder", metavar="DIR", nargs="?", default=".")
     d.set_defaults(func=_duration)
 
-    m = subparsers.add_parser("demo", help="write the synthetic demo corpus")
-    m.add_argument("out", metavar="OUT")
-    m.add_argument("--sr", type=int, default=16000)
-    m.add_argument("--seconds", type=float, default=60.0)
-    m.add_argument("--seed", type=int, default=0)
+    m = subparsers.add_parser(
+        "demo", help="write the synthetic demo corpus",
+        description="Write the corpus the embedded default trains on (`dataset=demo`): tones, "
+                    "noise and, where espeak-ng is installed, speech, as wav files under OUT. "
+                    "The same seed gives the same files.")
+    m.add_argument("out", metavar="OUT", help="folder to write the wav files into")
+    m.add_argument("--sr", type=int, default=16000, help="sample rate in Hz (default 16000)")
+    m.add_argument("--seconds", type=float, default=60.0,
+                   help="total duration in seconds (default 60)")
+    m.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     m.set_defaults(func=_demo)

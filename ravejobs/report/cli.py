@@ -82,7 +82,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("sweeps", nargs="+", metavar="SWEEP")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="folder to write report.html / .md / .csv into")
-    p.add_argument("--format", choices=tuple(FORMATS), default="html")
+    p.add_argument("--format", choices=tuple(FORMATS), default="html",
+                   help="html (page with curves and audio), md or csv (default html)")
     p.add_argument("--group-by", default=None, metavar="KEY",
                    help="setting that colours the curves: dataset (corpus), phase.warmup "
                         "(warmup), kl.mode (kl), model.latent_size, seed, sweep ... "
