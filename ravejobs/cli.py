@@ -13,7 +13,7 @@ from ravejobs import __version__
 
 # module -> provides `register(subparsers)`; the order is the order in `--help`.
 SUBCOMMANDS = (
-    "ravejobs.data.cli",       # prepare, duration, demo
+    "ravejobs.data.cli",       # prepare, duration, unpack, demo
     "ravejobs.status",         # status
     "ravejobs.cancel",         # cancel
     "ravejobs.report.cli",     # report
