@@ -45,8 +45,36 @@ def build_report(refs: list[str], out: str | Path, fmt: str = "html", group_by: 
 
         key = check_group_key(records, group_by) if group_by else default_group_key(records)
         sweeps = list(dict.fromkeys(r.sweep for r in records))
-        atomic_write_text(target, render(records, all_plots(records, key), sweeps, key))
+        audio = copy_audio(records, out)
+        atomic_write_text(target, render(records, all_plots(records, key), sweeps, key, audio))
     return target, records
+
+
+def copy_audio(records: list[RunRecord], out: Path) -> dict[str, tuple[int, dict[str, str]]]:
+    """Copy each run's newest clips to `out/audio/<run>/`; {run: (step, {kind: relative path})}.
+
+    Clips of older validations copied earlier are removed, so the folder holds what the page
+    shows."""
+    import shutil
+
+    from ravejobs.listening import latest_clips
+
+    found: dict[str, tuple[int, dict[str, str]]] = {}
+    for record in records:
+        latest = latest_clips(record.run.path)
+        if latest is None:
+            continue
+        step, clips = latest
+        folder = out / "audio" / record.label
+        if folder.is_dir():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        rel = {}
+        for kind, path in clips.items():
+            shutil.copy2(path, folder / path.name)
+            rel[kind] = f"audio/{record.label}/{path.name}"
+        found[record.label] = (step, rel)
+    return found
 
 
 def print_summary(records: list[RunRecord], target: Path) -> None:
