@@ -20,6 +20,7 @@ from ravejobs.rundir import RunDir, RunState
 
 PHASES = {"vae": "VAE", "gan": "GAN", "prior": "prior"}
 BLOCKED = "blocked (model failed)"
+FAILED_STATES = ("FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE")
 STYLES = {"FAILED": "red", "failed": "red", "blocked": "red", "TIMEOUT": "red",
           "OUT_OF_MEMORY": "red", "CANCELLED": "yellow", "COMPLETED": "green",
           "finished": "green", "RUNNING": "cyan", "running": "cyan"}
@@ -38,6 +39,8 @@ class StatusRow:
     checkpoint_age_s: float | None
     elapsed_s: float
     gpu_hours: float
+    reason: str = ""            # why it failed or is blocked (state.json's message)
+    differs: str = ""           # settings that set it apart from the sweep's other runs
 
 
 def _age(seconds: float | None) -> str:
@@ -61,13 +64,28 @@ def _checkpoint_age(run: RunDir, state: RunState, now: float) -> float | None:
     return now - max(times) if times else None
 
 
+def _failed_predecessor(run: RunDir) -> str:
+    """The stage this run consumes when that run failed ('' otherwise): it can never start."""
+    from ravejobs.plan import PREDECESSOR
+
+    try:
+        spec = run.spec()
+        prev = PREDECESSOR[run.stage]
+        if run.stage == "export" and not spec.prior.enabled:
+            prev = "train"
+        if prev is None:
+            return ""
+        before = RunDir.for_spec(spec, prev)
+    except (OSError, KeyError, TypeError, ValueError):
+        return ""
+    if before.state_file.exists() and before.state().status == "failed":
+        return prev
+    return ""
+
+
 def _model_failed(run: RunDir) -> bool:
     """For a prior run: did the model it needs fail?"""
-    try:
-        model = RunDir.for_spec(run.spec(), "train")
-    except (OSError, KeyError, TypeError, ValueError):
-        return False
-    return model.state().status == "failed" if model.state_file.exists() else False
+    return _failed_predecessor(run) == "train"
 
 
 def _slurm_state(record: Any) -> str:
@@ -113,24 +131,44 @@ def status_row(path: Path, job_id: str, records: dict[str, Any], cache: MetricsC
     phase = PHASES.get(state.phase, state.phase or "—")
     if run.stage == "prior":
         phase = "prior"
-        if state.status not in ("finished", "running") and _model_failed(run):
-            shown, phase = BLOCKED, "—"
+    reason = state.message if state.status in ("failed", "requeued") else ""
+    if state.status not in ("finished", "running"):
+        prev = _failed_predecessor(run)
+        if prev or state.message.startswith("blocked"):
+            # it never ran: its input failed (the local runner or aftercorr stopped it)
+            prev = prev or state.message.split("its ", 1)[-1].split()[0]
+            shown = BLOCKED if prev == "train" else f"blocked ({prev} failed)"
+            phase = "—"
+            reason = f"its {prev} failed; fix that and launch the sweep again"
+    if record is not None and record.state.split()[0] in FAILED_STATES and not reason:
+        reason = f"SLURM {record.state.split()[0]} (exit {record.exit_code}); see {run.logs}"
     return StatusRow(
         name=run.name, signature=run.signature, stage=run.stage, state=shown, phase=phase,
         step=state.step, budget=budget, steps_per_s=sps.last if sps is not None else None,
         checkpoint_age_s=_checkpoint_age(run, state, now), elapsed_s=elapsed,
-        gpu_hours=gpu_hours)
+        gpu_hours=gpu_hours, reason=" ".join(reason.split()))
 
 
 def sweep_status(manifest: Any, cache: MetricsCache, records: dict[str, Any] | None = None,
                  now: float | None = None) -> list[StatusRow]:
     """Rows for every run of the manifest whose folder exists; `records` from sacct."""
+    from dataclasses import replace
+
+    from ravejobs.differences import describe
+
     now = time.time() if now is None else now
     rows = []
+    specs = []
     for run in manifest.runs:
         if (Path(run.path) / "run.json").is_file():
             rows.append(status_row(Path(run.path), run.job_id, records or {}, cache, now))
-    return rows
+            try:
+                specs.append(RunDir.open(run.path).spec())
+            except (OSError, KeyError, TypeError, ValueError):
+                specs.append(None)
+    labels = describe([(r.name, spec, r.stage) for r, spec in zip(rows, specs, strict=True)])
+    return [replace(r, name=name, differs=differs)
+            for r, (name, differs) in zip(rows, labels, strict=True)]
 
 
 def fetch_records(manifest: Any) -> tuple[dict[str, Any], str]:
@@ -155,19 +193,30 @@ def render(manifest: Any, rows: list[StatusRow], note: str = "") -> Any:
 
     title = f"{manifest.sweep_id} on {manifest.cluster} ({manifest.executor})"
     table = Table(title=title, caption=note or None)
+    differs = any(r.differs for r in rows)
+    reasons = any(r.reason for r in rows)
     for header, right in (("run", False), ("signature", False), ("stage", False),
+                          *((("differs", False),) if differs else ()),
                           ("state", False), ("phase", False), ("step / budget", True),
                           ("steps/s", True), ("checkpoint age", True), ("elapsed", True),
-                          ("GPU-h", True)):
-        table.add_column(header, justify="right" if right else "left")
+                          ("GPU-h", True), *((("reason", False),) if reasons else ())):
+        table.add_column(header, justify="right" if right else "left",
+                         overflow="fold" if header == "reason" else "ellipsis")
     for r in rows:
         style = STYLES.get(r.state.split(" (")[0])
         table.add_row(
-            r.name, r.signature, r.stage, f"[{style}]{r.state}[/]" if style else r.state,
+            r.name, r.signature, r.stage, *((r.differs,) if differs else ()),
+            f"[{style}]{r.state}[/]" if style else r.state,
             r.phase, "—" if r.budget is None else f"{r.step:,} / {r.budget:,}",
             "—" if r.steps_per_s is None else f"{r.steps_per_s:.2f}",
-            _age(r.checkpoint_age_s), format_duration(r.elapsed_s), f"{r.gpu_hours:.2f}")
+            _age(r.checkpoint_age_s), format_duration(r.elapsed_s), f"{r.gpu_hours:.2f}",
+            *((_short(r.reason),) if reasons else ()))
     return table
+
+
+def _short(reason: str, width: int = 100) -> str:
+    """The reason's end (a traceback's last line says most), at most `width` characters."""
+    return reason if len(reason) <= width else "…" + reason[-(width - 1):]
 
 
 def load_manifest(ref: str | None) -> Any:

@@ -102,7 +102,7 @@ def run_sweep(specs: list[RunSpec], dry_run: bool = False) -> dict[str, Any]:
         max_submit=max_submit,
         skip=lambda t: states[t.key] in ("finished", "active"),
     )
-    print_plan(plan, states, sid, dry_run)
+    print_plan(plan, states, sid, dry_run, tasks)
     if dry_run:
         for array in plan.arrays:
             dep = None if array.after is None else f"<{plan.arrays[array.after].label} array id>"
@@ -212,23 +212,40 @@ def _run_local(plan: Plan, manifest: Manifest, failed: set[tuple[str, str]]) -> 
     return ids
 
 
-def print_plan(plan: Plan, states: dict[tuple[str, str], str], sid: str, dry_run: bool) -> None:
+def print_plan(plan: Plan, states: dict[tuple[str, str], str], sid: str, dry_run: bool,
+               tasks: Sequence[Task] = ()) -> None:
+    """The plan as a table; tasks not resubmitted (finished, still queued) are listed too, so a
+    sweep typed again shows where each of its runs stands instead of an empty table."""
+    from ravejobs.differences import describe
+
     title = f"{sid}: {'dry run, nothing submitted' if dry_run else 'plan'}"
     table = Table(title=title)
     for col in ("array", "task", "run", "signature", "what", "after", "state"):
         table.add_column(col)
-    for array in plan.arrays:
-        for i, task in enumerate(array.tasks):
-            spec = task.spec
-            what = {
-                "train": f"warmup {spec.phase.warmup}, budget {spec.phase.max_steps}, "
-                         f"kl {spec.kl.mode}, {spec.model.name}",
-                "prior": f"{spec.prior.max_steps} prior steps",
-            }.get(task.stage, spec.dataset.name)
-            after = "" if array.after is None else \
-                f"{array.dependency}:{plan.arrays[array.after].label}"
-            table.add_row(array.label, str(i), RunDir.for_spec(spec, task.stage).name,
-                          task.signature, what, after, states.get(task.key, "new"))
+    planned = [(array, i, task) for array in plan.arrays for i, task in enumerate(array.tasks)]
+    keys = {task.key for _, _, task in planned}
+    rest = [(None, None, t) for t in tasks if t.key not in keys]
+    shown = planned + rest
+    labels = describe([(RunDir.for_spec(t.spec, t.stage).name, t.spec, t.stage)
+                       for _, _, t in shown])
+    for (array, i, task), (name, differs) in zip(shown, labels, strict=True):
+        spec = task.spec
+        what = {
+            "train": f"warmup {spec.phase.warmup}, budget {spec.phase.max_steps}, "
+                     f"kl {spec.kl.mode}, {spec.model.name}",
+            "prior": f"{spec.prior.max_steps} prior steps",
+        }.get(task.stage, spec.dataset.name)
+        if task.stage == "train":   # kl mode and warmup are in `what` already
+            differs = " ".join(w for w in differs.split() if not w.startswith(("kl=", "warmup=")))
+        if differs:
+            what += f"; {differs}"
+        if array is None:
+            table.add_row("—", "—", name, task.signature, what, "", states.get(task.key, ""))
+            continue
+        after = "" if array.after is None else \
+            f"{array.dependency}:{plan.arrays[array.after].label}"
+        table.add_row(array.label, str(i), name, task.signature, what, after,
+                      states.get(task.key, "new"))
     skipped = [k for k, v in states.items() if v in ("finished", "active")]
     console.print(table)
     if skipped:
