@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ravejobs import cadence
 from ravejobs.cluster_rules import cluster_problems, storage_problems
 
 STAGES = ("prepare", "train", "prior", "export")
@@ -558,11 +559,13 @@ def build_runspec(cfg: Mapping[str, Any], overrides: Iterable[str] = ()) -> RunS
         model=model,
         prior=_prior(r),
         train=TrainSpec(
-            val_every=r.steps("train.val_every", 1),
+            val_every=(r.steps("train.val_every", 1) if r.get("train.val_every", None)
+                       is not None else cadence.val_every(phase.max_steps)),
             checkpoint_every_steps=r.steps("train.checkpoint_every_steps", 1),
             checkpoint_every_minutes=r.number("train.checkpoint_every_minutes", positive=True),
             keep_last=r.integer("train.keep_last", 1),
-            log_every=r.steps("train.log_every", 1),
+            log_every=(r.steps("train.log_every", 1) if r.get("train.log_every", None)
+                       is not None else cadence.log_every(phase.max_steps)),
             num_workers=r.integer("train.num_workers", 0),
             precision=r.choice("train.precision", ("32", "bf16-mixed", "16-mixed")),
             val_fraction=r.number("train.val_fraction", positive=True),
