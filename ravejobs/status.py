@@ -198,7 +198,8 @@ def render(manifest: Any, rows: list[StatusRow], note: str = "") -> Any:
     for header, right in (("run", False), ("signature", False), ("stage", False),
                           *((("differs", False),) if differs else ()),
                           ("state", False), ("phase", False), ("step / budget", True),
-                          ("steps/s", True), ("checkpoint age", True), ("elapsed", True),
+                          ("steps/s", True), ("ETA", True), ("checkpoint age", True),
+                          ("elapsed", True),
                           ("GPU-h", True), *((("reason", False),) if reasons else ())):
         table.add_column(header, justify="right" if right else "left",
                          overflow="fold" if header == "reason" else "ellipsis")
@@ -208,10 +209,19 @@ def render(manifest: Any, rows: list[StatusRow], note: str = "") -> Any:
             r.name, r.signature, r.stage, *((r.differs,) if differs else ()),
             f"[{style}]{r.state}[/]" if style else r.state,
             r.phase, "—" if r.budget is None else f"{r.step:,} / {r.budget:,}",
-            "—" if r.steps_per_s is None else f"{r.steps_per_s:.2f}",
+            "—" if r.steps_per_s is None else f"{r.steps_per_s:.2f}", _eta(r),
             _age(r.checkpoint_age_s), format_duration(r.elapsed_s), f"{r.gpu_hours:.2f}",
             *((_short(r.reason),) if reasons else ()))
     return table
+
+
+def _eta(r: StatusRow) -> str:
+    """Time left at the last logged rate, for a run that is running (else —)."""
+    from ravejobs.progress import clock, eta_seconds
+
+    if r.state.split(" (")[0] not in ("running", "RUNNING"):
+        return "—"
+    return clock(eta_seconds(r.step, r.budget, r.steps_per_s))
 
 
 def _short(reason: str, width: int = 100) -> str:

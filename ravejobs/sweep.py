@@ -19,6 +19,7 @@ from rich.table import Table
 from ravejobs.config import ConfigError, RunSpec, build_runspecs
 from ravejobs.manifest import Manifest, ManifestRun, sweep_id
 from ravejobs.plan import ArrayJob, Plan, Task, make_plan, stage_tasks
+from ravejobs.progress import watch
 from ravejobs.rundir import RunDir
 from ravejobs.submit import log_folder, render_sbatch, submit_array
 
@@ -199,6 +200,8 @@ def _run_local(plan: Plan, manifest: Manifest, failed: set[tuple[str, str]]) -> 
             chunk = ArrayJob(sub.stage, sub.part, sub.tasks[i : i + cluster.array_parallelism])
             jobs = submit_array(chunk, cluster, manifest.sweep_id, folder)
             _record(manifest, chunk, jobs, None)
+            watch(console, [(job, RunDir.for_spec(t.spec, t.stage), _budget(t))
+                            for t, job in zip(chunk.tasks, jobs, strict=True)])
             for task, job in zip(chunk.tasks, jobs, strict=True):
                 ids.append(str(job.job_id))
                 try:
@@ -210,6 +213,12 @@ def _run_local(plan: Plan, manifest: Manifest, failed: set[tuple[str, str]]) -> 
     if failed:
         console.print(f"[red]{len(failed)} task(s) failed or blocked[/]")
     return ids
+
+
+def _budget(task: Task) -> int | None:
+    if task.stage == "train":
+        return task.spec.phase.max_steps
+    return task.spec.prior.max_steps if task.stage == "prior" else None
 
 
 def print_plan(plan: Plan, states: dict[tuple[str, str], str], sid: str, dry_run: bool,

@@ -72,6 +72,8 @@ SHORT = ("model=tiny", "phase=demo", "prior=demo", "phase.warmup=6", "phase.gan_
 def test_own_corpus_trains_end_to_end_from_one_line(tmp_path):
     import json
     import os
+    import re
+    import shlex
     import subprocess
     import sys
     from pathlib import Path
@@ -81,11 +83,13 @@ def test_own_corpus_trains_end_to_end_from_one_line(tmp_path):
     write_corpus(corpus)
     root = tmp_path / "root"
     env = {**os.environ, "RAVEJOBS_ROOT": str(root), "COLUMNS": "200"}
-    done = subprocess.run(
-        [sys.executable, "launch.py", "dataset=custom", f"dataset.raw='{corpus}'",
-         "dataset.label=MINE", "dataset.sr=16000", *SHORT],
-        cwd=repo, env=env, capture_output=True, text=True, timeout=900)
+    line = [sys.executable, "launch.py", "dataset=custom", f"dataset.raw='{corpus}'",
+            "dataset.label=MINE", "dataset.sr=16000", *SHORT]
+    # on a terminal (script(1) gives it one), as a user sees it: with the live progress line
+    done = subprocess.run(["script", "-qec", shlex.join(line), "/dev/null"], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    assert re.search(r"03-TR-90-MINE +(VAE|GAN) +step \d+ / 10 ", done.stdout), done.stdout
     runs = {p.name.split(".")[0]: p for p in (root / "runs").iterdir()}
     assert set(runs) >= {"03-TR-90-MINE", "04-TP-90-MINE", "05-EX-90-MINE"}, runs
     state = json.loads((runs["03-TR-90-MINE"] / "state.json").read_text())
