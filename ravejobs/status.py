@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ravejobs import stages
 from ravejobs.report.collect import MetricsCache, active_seconds
-from ravejobs.rundir import RunDir, RunState
+from ravejobs.rundir import RunDir, RunState, shown_status
 
 PHASES = {"vae": "VAE", "gan": "GAN", "prior": "prior"}
-BLOCKED = "blocked (model failed)"
+BLOCKED = "blocked (model failed)"  # a prior; others: "blocked (<predecessor> failed)"
 FAILED_STATES = ("FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE")
 STYLES = {"FAILED": "red", "failed": "red", "blocked": "red", "TIMEOUT": "red",
           "OUT_OF_MEMORY": "red", "CANCELLED": "yellow", "COMPLETED": "green",
@@ -39,7 +40,8 @@ class StatusRow:
     checkpoint_age_s: float | None
     elapsed_s: float
     gpu_hours: float
-    reason: str = ""            # why it failed or is blocked (state.json's message)
+    message: str = ""           # why it failed (one line, e.g. a full disk), from state.json
+    reason: str = ""            # short: why it failed or is blocked (the reason column)
     differs: str = ""           # settings that set it apart from the sweep's other runs
 
 
@@ -64,28 +66,12 @@ def _checkpoint_age(run: RunDir, state: RunState, now: float) -> float | None:
     return now - max(times) if times else None
 
 
-def _failed_predecessor(run: RunDir) -> str:
-    """The stage this run consumes when that run failed ('' otherwise): it can never start."""
-    from ravejobs.plan import PREDECESSOR
-
-    try:
-        spec = run.spec()
-        prev = PREDECESSOR[run.stage]
-        if run.stage == "export" and not spec.prior.enabled:
-            prev = "train"
-        if prev is None:
-            return ""
-        before = RunDir.for_spec(spec, prev)
-    except (OSError, KeyError, TypeError, ValueError):
+def _blocked(run: RunDir, state: RunState) -> str:
+    """"blocked (<what> failed)" when the run never ran because what it needs failed."""
+    if shown_status(run, state) != "blocked":
         return ""
-    if before.state_file.exists() and before.state().status == "failed":
-        return prev
-    return ""
-
-
-def _model_failed(run: RunDir) -> bool:
-    """For a prior run: did the model it needs fail?"""
-    return _failed_predecessor(run) == "train"
+    prev = stages.predecessor(run.stage, run.spec())
+    return BLOCKED if prev == "train" else f"blocked ({prev} failed)"
 
 
 def _slurm_state(record: Any) -> str:
@@ -109,11 +95,10 @@ def status_row(path: Path, job_id: str, records: dict[str, Any], cache: MetricsC
     try:
         spec = run.spec()
         gpus = spec.cluster.gpus_per_node
-        if run.stage in ("train", "prior"):
-            budget = spec.prior.max_steps if run.stage == "prior" else spec.phase.max_steps
+        budget = stages.stage(run.stage).budget(spec)
     except (OSError, KeyError, TypeError, ValueError):
         gpus = 0
-    if run.stage in ("train", "prior"):
+    if stages.stage(run.stage).steps:
         budget = state.max_steps or budget
     sps = cache.read(run.metrics_file).get("steps_per_s")
     if record is not None:
@@ -131,22 +116,29 @@ def status_row(path: Path, job_id: str, records: dict[str, Any], cache: MetricsC
     phase = PHASES.get(state.phase, state.phase or "—")
     if run.stage == "prior":
         phase = "prior"
-    reason = state.message if state.status in ("failed", "requeued") else ""
-    if state.status not in ("finished", "running"):
-        prev = _failed_predecessor(run)
-        if prev or state.message.startswith("blocked"):
-            # it never ran: its input failed (the local runner or aftercorr stopped it)
-            prev = prev or state.message.split("its ", 1)[-1].split()[0]
-            shown = BLOCKED if prev == "train" else f"blocked ({prev} failed)"
-            phase = "—"
-            reason = f"its {prev} failed; fix that and launch the sweep again"
-    if record is not None and record.state.split()[0] in FAILED_STATES and not reason:
-        reason = f"SLURM {record.state.split()[0]} (exit {record.exit_code}); see {run.logs}"
+    blocked = _blocked(run, state)
+    if blocked:
+        shown, phase = blocked, "—"
+    # state.json's step is its checkpoint's; the metrics say how far training got since
+    logged = int(sps.step[-1]) if sps is not None and len(sps) else 0
     return StatusRow(
         name=run.name, signature=run.signature, stage=run.stage, state=shown, phase=phase,
-        step=state.step, budget=budget, steps_per_s=sps.last if sps is not None else None,
+        step=max(state.step, logged), budget=budget,
+        steps_per_s=sps.last if sps is not None else None,
         checkpoint_age_s=_checkpoint_age(run, state, now), elapsed_s=elapsed,
-        gpu_hours=gpu_hours, reason=" ".join(reason.split()))
+        gpu_hours=gpu_hours, message=state.message if state.status == "failed" else "",
+        reason=_reason(run, state, shown, record))
+
+
+def _reason(run: RunDir, state: RunState, shown: str, record: Any) -> str:
+    """One short line for the reason column: the error, what it waits on, or SLURM's verdict."""
+    if shown.startswith("blocked"):
+        return f"its {stages.predecessor(run.stage, run.spec())} failed; fix that, launch again"
+    if state.status == "failed" and state.message:
+        return " ".join(state.message.split())
+    if record is not None and record.state.split()[0] in FAILED_STATES:
+        return f"SLURM {record.state.split()[0]} (exit {record.exit_code}); see {run.logs}"
+    return ""
 
 
 def sweep_status(manifest: Any, cache: MetricsCache, records: dict[str, Any] | None = None,
@@ -157,8 +149,7 @@ def sweep_status(manifest: Any, cache: MetricsCache, records: dict[str, Any] | N
     from ravejobs.differences import describe
 
     now = time.time() if now is None else now
-    rows = []
-    specs = []
+    rows, specs = [], []
     for run in manifest.runs:
         if (Path(run.path) / "run.json").is_file():
             rows.append(status_row(Path(run.path), run.job_id, records or {}, cache, now))
@@ -192,15 +183,16 @@ def render(manifest: Any, rows: list[StatusRow], note: str = "") -> Any:
     from ravejobs.slurm import format_duration
 
     title = f"{manifest.sweep_id} on {manifest.cluster} ({manifest.executor})"
-    table = Table(title=title, caption=note or None)
+    why = [f"{r.name}.{r.signature}: {r.message}" for r in rows if r.message]
+    table = Table(title=title, caption="\n".join([note, *why]).strip() or None)
     differs = any(r.differs for r in rows)
     reasons = any(r.reason for r in rows)
     for header, right in (("run", False), ("signature", False), ("stage", False),
                           *((("differs", False),) if differs else ()),
                           ("state", False), ("phase", False), ("step / budget", True),
                           ("steps/s", True), ("ETA", True), ("checkpoint age", True),
-                          ("elapsed", True),
-                          ("GPU-h", True), *((("reason", False),) if reasons else ())):
+                          ("elapsed", True), ("GPU-h", True),
+                          *((("reason", False),) if reasons else ())):
         table.add_column(header, justify="right" if right else "left",
                          overflow="fold" if header == "reason" else "ellipsis")
     for r in rows:
@@ -224,8 +216,9 @@ def _eta(r: StatusRow) -> str:
     return clock(eta_seconds(r.step, r.budget, r.steps_per_s))
 
 
-def _short(reason: str, width: int = 100) -> str:
-    """The reason's end (a traceback's last line says most), at most `width` characters."""
+def _short(reason: str, width: int = 80) -> str:
+    """The reason's end (an error's last words say most), at most `width` characters; the
+    whole message is under the table."""
     return reason if len(reason) <= width else "…" + reason[-(width - 1):]
 
 

@@ -67,7 +67,7 @@ def test_status_shows_failure_reasons_and_blocked_apart_from_failed(tmp_path, mo
     failed.update_state(message="RuntimeError: CUDA out of memory while allocating 2 GiB")
     prior = RunDir.for_spec(a, "prior")
     prior.create(a)
-    prior.update_state(status="failed", message="blocked: its train failed")
+    prior.update_state(status="blocked", message="blocked: its train failed")
     export = RunDir.for_spec(a, "export")
     export.create(a)
     export.update_state(status="submitted")
