@@ -97,5 +97,22 @@ def test_own_corpus_trains_end_to_end_from_one_line(tmp_path):
     index = json.loads((root / "data" / "packed" / "MINE" / "index.json").read_text())
     assert len(index["entries"]) == 3 and index["sr"] == 16000
     log = next((runs["03-TR-90-MINE"] / "logs").glob("*.out")).read_text()
+    errors = next((runs["03-TR-90-MINE"] / "logs").glob("*.err")).read_text()
+    for noise in ("litlogger", "`srun` command is available", "Trainer.fit` stopped"):
+        assert noise not in log + errors, noise          # Lightning's noise is silenced
     reproduce = next(line for line in log.splitlines() if line.startswith("reproduce"))
     assert "dataset=custom" in reproduce and "dataset.label=MINE" in reproduce
+
+    # the report of that run plays its audio (input, reconstruction, prior sample)
+    from test_report_helpers import CHROMIUM, NO_CHROMIUM, open_in_chromium
+
+    from ravejobs.report.cli import build_report
+
+    target, _ = build_report([str(root)], tmp_path / "report")
+    page = target.read_text()
+    assert page.count("<audio controls") == 3, page[page.index("<h2>Listen"):][:2000]
+    if CHROMIUM is None:
+        pytest.skip(NO_CHROMIUM)
+    dom = open_in_chromium(target, tmp_path / "profile", "own-corpus-report.png")
+    body = re.search(r"<body([^>]*)>", dom).group(1)
+    assert 'data-audio="ok"' in body and 'data-audio-count="3"' in body, body

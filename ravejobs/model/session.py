@@ -181,6 +181,9 @@ class TrainSession:
             self.log(f"train: already at step {start} of {self.max_steps}; nothing to do")
             return self.summary(start, "finished")
         hw = self.hardware
+        from ravejobs.jobs.quiet import quiet_lightning
+
+        quiet_lightning()
         self.trainer = pl.Trainer(
             accelerator=hw["accelerator"], devices=hw["devices"], strategy=hw["strategy"],
             plugins=hw.get("plugins", []), precision=self.spec.train.precision,
@@ -284,6 +287,10 @@ class TrainSession:
         if s <= self.warmup and self.model.fidelity.update(means, s):
             values.update({k: float(v) for k, v in self.model.fidelity.sizes().items()})
         self.write(values)
+        if self.is_main:   # clips to listen to: <run>/audio/ and TensorBoard (jobs/listen.py)
+            from ravejobs.jobs.listen import validation_audio
+
+            validation_audio(self, s)
 
 
 class _Loop(pl.Callback):
