@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ravejobs.report.collect import MetricsCache
+from ravejobs.metrics.cache import MetricsCache
 from ravejobs.rundir import RunDir
 
 PHASES = {"vae": "VAE", "gan": "GAN", "prior": "prior", "export": "export"}

@@ -11,8 +11,8 @@ from test_report_helpers import spec_at, train_run
 
 from ravejobs.cli import main
 from ravejobs.manifest import Manifest, ManifestRun
+from ravejobs.metrics.cache import MetricsCache
 from ravejobs.progress import clock, eta_seconds, line, watch
-from ravejobs.report.collect import MetricsCache
 
 
 class Pending:

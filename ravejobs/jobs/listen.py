@@ -16,6 +16,8 @@ import torch
 
 from ravejobs import listening
 
+PRIOR_FRAMES = 256   # at most this many latent frames per prior sample
+
 
 def _say(log: Callable[[str], Any], what: str, err: Exception) -> None:
     log(f"audio: could not write {what} ({type(err).__name__}: {err}); training goes on")
@@ -45,10 +47,10 @@ def reconstruction(model: Any, batches: list[torch.Tensor]) -> dict[str, np.ndar
             torch.manual_seed(model.seed)
             x = torch.stack(windows).to(model.device).unsqueeze(1)          # B 1 T
             mean = model.encoder(model.analyse(x))[0]
-            y = model.decode(mean, add_noise=model.step >= model.warmup)
+            y = model.decode(mean, add_noise=model.phases.encoder_frozen(model.step))
     finally:
         model.train(was_training)
-        if model.step >= model.warmup:
+        if model.phases.encoder_frozen(model.step):
             model.freeze_encoder()
     return {"input": x.float().cpu().reshape(-1).numpy(),
             "recon": y.float().cpu().reshape(-1).numpy()}
@@ -78,7 +80,8 @@ def prior_audio(run: Any, spec: Any, prior: Any, step: int, device: str,
         from ravejobs.prior.model import sample
 
         model, _ = load_model(spec, device)
-        frames = max(1, int(listening.SECONDS * model.sr / model.hop))
+        # the prior samples one frame at a time: a few hundred frames keep this to seconds
+        frames = max(1, min(PRIOR_FRAMES, int(listening.SECONDS * model.sr / model.hop)))
         generator = torch.Generator(device=device).manual_seed(spec.seed)
         with torch.no_grad():
             z = sample(prior, frames, temperature=1.0, generator=generator)
