@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ravejobs import cadence
 from ravejobs.cluster_rules import cluster_problems, storage_problems
 from ravejobs.stages import NAMES
 from ravejobs.validate_values import sweep_problems, value_problems
@@ -581,6 +582,11 @@ def _dataset(r: _Reader, model: ModelSpec, stage: str, dry_run: bool) -> Dataset
         augment=r.boolean("dataset.augment", False),
         generate=r.boolean("dataset.generate", False),
     )
+    if not d.raw and not d.generate:
+        r.problems.append("dataset.raw: empty; set it to the folder of your audio, e.g. "
+                          "dataset=custom dataset.raw=/path/to/audio dataset.label=MY-CORPUS")
+    if d.augment:
+        d = augmented(d)
     if model.sr and d.sr and d.sr != model.sr:
         r.problems.append(
             f"dataset.sr={d.sr} but model.sr={model.sr}: the model trains at the corpus rate; "
@@ -594,6 +600,20 @@ def _dataset(r: _Reader, model: ModelSpec, stage: str, dry_run: bool) -> Dataset
                 "set storage.data_root or dataset.raw to where the audio is"
             )
     return d
+
+
+def augmented(d: DatasetSpec) -> DatasetSpec:
+    """Augmentation is a setting over the plain corpus' raw audio: the augmented corpus gets its
+    own store, name and label (`-AUG`), so it never overwrites or shares runs with the plain one.
+    Configs already named so (`as_aug`) are unchanged."""
+    packed = Path(d.packed)
+    return replace(
+        d,
+        name=d.name if d.name.lower().endswith("_aug") else f"{d.name}_aug",
+        label=d.label if d.label.upper().endswith("-AUG") else f"{d.label}-AUG",
+        packed=d.packed if packed.name.upper().endswith("-AUG")
+        else str(packed.with_name(f"{packed.name}-AUG")),
+    )
 
 
 def build_runspec(cfg: Mapping[str, Any], overrides: Iterable[str] = ()) -> RunSpec:
@@ -611,11 +631,13 @@ def build_runspec(cfg: Mapping[str, Any], overrides: Iterable[str] = ()) -> RunS
         model=model,
         prior=_prior(r),
         train=TrainSpec(
-            val_every=r.steps("train.val_every", 1),
+            val_every=(r.steps("train.val_every", 1) if r.get("train.val_every", None)
+                       is not None else cadence.val_every(phase.max_steps)),
             checkpoint_every_steps=r.steps("train.checkpoint_every_steps", 1),
             checkpoint_every_minutes=r.number("train.checkpoint_every_minutes", positive=True),
             keep_last=r.integer("train.keep_last", 1),
-            log_every=r.steps("train.log_every", 1),
+            log_every=(r.steps("train.log_every", 1) if r.get("train.log_every", None)
+                       is not None else cadence.log_every(phase.max_steps)),
             num_workers=r.integer("train.num_workers", 0),
             precision=r.choice("train.precision", ("32", "bf16-mixed", "16-mixed")),
             val_fraction=r.number("train.val_fraction", positive=True),

@@ -195,6 +195,9 @@ class TrainSession:
             self.log(f"train: already at step {start} of {self.max_steps}; nothing to do")
             return self.summary(start, "finished")
         hw = self.hardware
+        from ravejobs.jobs.quiet import quiet_lightning
+
+        quiet_lightning()
         self.trainer = pl.Trainer(
             accelerator=hw["accelerator"], devices=hw["devices"], strategy=hw["strategy"],
             num_nodes=hw.get("num_nodes", 1),
@@ -306,6 +309,9 @@ class TrainSession:
         if self.phases.fits_fidelity(s) and self.model.fidelity.update(means, s):
             values.update({k: float(v) for k, v in self.model.fidelity.sizes().items()})
         self.write(values)
+        from ravejobs.jobs.listen import validation_audio  # clips to listen to (jobs/listen.py)
+
+        validation_audio(self, s)
 
 
 def share_buffers(model: torch.nn.Module) -> None:
