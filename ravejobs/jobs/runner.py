@@ -90,6 +90,7 @@ class StageRunner(submitit.helpers.Checkpointable):
         from ravejobs.jobs.header import print_footer, print_header
 
         run = RunDir.open(self.run_dir)
+        run.remove_stale_temps()  # issue 13: a killed write's temporary goes at the next start
         job_id = current_job_id()
         _link_log(run, job_id)
         run.update_state(status="running", job_id=job_id, message="",
