@@ -91,6 +91,7 @@ class StageRunner(submitit.helpers.Checkpointable):
         from ravejobs.jobs.header import print_footer, print_header
 
         run = RunDir.open(self.run_dir)
+        run.remove_stale_temps()  # issue 13: a killed write's temporary goes at the next start
         job_id = current_job_id()
         if is_main_process():  # the other ranks of a multi-GPU run write nothing here
             run.remove_stale_temps()  # issue 13: a killed write's temporary goes at the next start
