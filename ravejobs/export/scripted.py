@@ -124,6 +124,8 @@ class ScriptedRAVE(nn.Module):
         start = self.pqmf.synthesis_start if self.pqmf is not None else 0
         self.encoder, enc_frames = convert_encoder(model.encoder, streaming, analysis)
         self.decoder, dec_bands = convert_decoder(model.decoder, streaming)
+        if self.pqmf is not None:
+            self.pqmf.synthesis_parity = dec_bands % 2
         self.hop = int(cfg.hop)
         # Streaming latency in samples: a centred model's output is the whole-signal output
         # delayed by this much; 0 for no_latency models (beyond the causal PQMF's own delay).
