@@ -57,8 +57,9 @@ class PriorNet(nn.Module):
     receptive field, and a sequence continues from buffer to buffer. It starts as
     `ravejobs.prior.sample` does (position 0 = the centre bin, zeros before it), so with
     temperature 0 it yields the same bins. Latents come out diagonally un-shifted: dimension
-    i of the frame emitted after position p is read from position p - i, which is how the prior
-    was trained; the first k - 1 frames read the centre bin for the not-yet-made positions.
+    i of the frame emitted after position p is read from position p - (k - 1 - i), which is how
+    the prior was trained (dimension 0 leads); the first k - 1 frames read the centre bin for
+    the not-yet-made positions.
     """
 
     def __init__(self, prior: nn.Module):
@@ -69,7 +70,7 @@ class PriorNet(nn.Module):
         self.k = int(prior.latent_size)
         self.resolution = int(prior.resolution)
         self.register_buffer("bins", torch.zeros(0, self.k, self.k, dtype=torch.long))
-        self.register_buffer("lag", (self.k - 1 - torch.arange(self.k)).long())
+        self.register_buffer("lag", torch.arange(self.k).long())
 
     def logits(self, last: torch.Tensor) -> torch.Tensor:
         """Logits (B, k, R) of the next position, given the newest position's bins (B, k)."""

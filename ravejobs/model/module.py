@@ -65,6 +65,7 @@ class RAVE(pl.LightningModule):
         self.fidelity = Fidelity(self.kept)
         self.step = 0
         self.logs: dict[str, torch.Tensor | float] = {}  # latest values, read when logging
+        self.val_extras: dict[str, float] = {}  # extra validation metrics (ours, not upstream)
         self.rank = 0
 
     # ------------------------------------------------------------------ export-friendly parts
@@ -170,24 +171,45 @@ class RAVE(pl.LightningModule):
         self.step += 1
 
     @torch.no_grad()
+    def validation_distances(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
+                                                                  torch.Tensor]:
+        """One validation batch: (upstream's full-band distance, our bands + full band +
+        loudness distance, latent means). As upstream's `validation_step`: z is *sampled*
+        from the posterior, noise is on only in the adversarial phase."""
+        x = audio.to(self.device)
+        x = x.unsqueeze(1) if x.dim() == 2 else x
+        xb = self.analyse(x)
+        mean, scale = self.encoder(xb)
+        z, _ = reparametrize(mean, scale)
+        yb = self.decoder(self.fill_latent(z), add_noise=self.step >= self.warmup)
+        xf, yf = self.synthesise(xb), self.synthesise(yb)
+        full = self.spectral(xf, yf)
+        total = self.distance(xb, yb, xf, yf) if self.pqmf is not None else full
+        return full, total, mean
+
+    @torch.no_grad()
     def validate(self, batches: list[torch.Tensor]) -> tuple[float, torch.Tensor]:
-        """Mean distance on held-out windows (latent means, no sampling) and the means."""
+        """Upstream's `validation` (full-band distance of sampled z, mean over all windows of
+        the batches given) and the latent means. Our former metric (bands + full band +
+        loudness) is left in `self.val_extras["validation_multiband"]`."""
         was_training = self.training
         self.eval()
         torch.manual_seed(step_seed(self.seed, self.step, 1 << 20))
-        distances, means = [], []
+        full_sum = total_sum = 0.0
+        windows, means = 0, []
         for audio in batches:
-            x = audio.to(self.device).unsqueeze(1)
-            xb = self.analyse(x)
-            mean = self.encoder(xb)[0]
-            yb = self.decoder(self.fill_latent(mean), add_noise=self.step >= self.warmup)
-            distances.append(float(self.distance(xb, yb, self.synthesise(xb),
-                                                 self.synthesise(yb))))
+            full, total, mean = self.validation_distances(audio)
+            full_sum += float(full) * len(audio)
+            total_sum += float(total) * len(audio)
+            windows += len(audio)
             means.append(mean.float().cpu())
         self.train(was_training)
         if self.step >= self.warmup:
             self.freeze_encoder()
-        return float(np.mean(distances)) if distances else float("nan"), torch.cat(means)
+        if not windows:
+            return float("nan"), torch.zeros(0, self.kept, 0)
+        self.val_extras = {"validation_multiband": total_sum / windows}
+        return full_sum / windows, torch.cat(means)
 
 
 def count_parameters(module: nn.Module) -> int:

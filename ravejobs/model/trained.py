@@ -1,9 +1,10 @@
 """A trained model as the prior and export stages see it: PCA-projected, cropped latents.
 
-Kept dimensions: `cropped_latent_size` when set; otherwise the fidelity size at 0.95 of the
-variance rounded up to a power of two (upstream's export rule), at most the encoder's size.
-Before any PCA was fitted (no validation yet) the projection is the identity and every
-dimension is kept.
+Kept dimensions: `cropped_latent_size` when set; otherwise upstream's export rule
+(`export_rave.py`): i = the first index (from 0) where the cumulative explained variance exceeds
+0.95, kept = 2**ceil(log2(i)), at most the encoder's size. Upstream crashes for i = 0 (one
+component carries it all); we keep 1 there. Before any PCA was fitted (no validation yet) the
+projection is the identity and every dimension is kept.
 """
 
 from __future__ import annotations
@@ -19,13 +20,19 @@ from ravejobs.model.module import RAVE
 from ravejobs.rundir import RunDir
 
 
+def upstream_kept(cumvar: torch.Tensor, fidelity: float = 0.95) -> int:
+    """2**ceil(log2(i)) for i the first index whose cumulative variance exceeds `fidelity`."""
+    above = (cumvar > fidelity).nonzero()
+    i = int(above[0]) if len(above) else 0
+    return 1 << (i - 1).bit_length() if i > 0 else 1
+
+
 def kept_dimensions(model: RAVE) -> int:
     if model.cfg.cropped_latent_size:
         return model.kept
     if not model.fidelity.computed:
         return model.kept
-    size = model.fidelity.size(0.95)
-    return min(model.kept, 1 << (size - 1).bit_length())
+    return min(model.kept, upstream_kept(model.fidelity.cumvar))
 
 
 class TrainedRAVE(nn.Module):
