@@ -42,11 +42,13 @@ def executor_parameters(
     """
     first = array.tasks[0].spec
     cpus, mem_gb, minutes = stage_resources(array.stage, cluster)
+    nodes, tasks = stage_layout(array.stage, cluster)
     params: dict[str, Any] = {
         "job_name": f"rj-{array.label}-{sweep.removeprefix('sweep-')}",
         "time": minutes,
+        "nodes": nodes,
+        "ntasks_per_node": tasks,
         "cpus_per_task": cpus,
-        "mem": f"{mem_gb:g}G",
         "signal_delay_s": cluster.signal_delay_s,
         "array_parallelism": cluster.array_parallelism,
         "stderr_to_stdout": True,
@@ -55,6 +57,8 @@ def executor_parameters(
         + list(cluster.setup),
         "additional_parameters": {"requeue": True},
     }
+    if cluster.request_memory:
+        params["mem"] = f"{mem_gb * tasks:g}G"
     if array.stage in GPU_STAGES and cluster.gpu_request:
         params["gpus_per_node"] = cluster.gpu_request
     if cluster.account:
@@ -80,6 +84,13 @@ def stage_resources(stage: str, cluster: ClusterSpec) -> tuple[int, float, int]:
     return cluster.cpus_per_task, cluster.mem_gb, cluster.time_min
 
 
+def stage_layout(stage: str, cluster: ClusterSpec) -> tuple[int, int]:
+    """(nodes, tasks per node): one process per GPU for GPU stages, one task otherwise."""
+    if stage in GPU_STAGES and cluster.gpu_request:
+        return cluster.nodes, cluster.tasks_per_node
+    return 1, 1
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -98,13 +109,21 @@ def header_lines(
     spec = array.tasks[0].spec
     gpus = cluster.gpu_request if array.stage in GPU_STAGES and cluster.gpu_request else "none"
     cpus, mem_gb, minutes = stage_resources(array.stage, cluster)
+    nodes, tasks = stage_layout(array.stage, cluster)
+    memory = f"{mem_gb * tasks:g}G memory" if cluster.request_memory else "memory not requested"
     lines = [
         f"ravejobs {sweep}, stage {array.label}: {WHY[array.stage]}",
         f"requested by {getpass.getuser()} for account {cluster.account or '-'}"
         f" on {cluster.name}; reason: {_one_line(spec.reason) or '-'}",
-        f"per task: GPUs {gpus}, {cpus} CPUs, {mem_gb:g}G memory, "
-        f"{minutes} min (requeues itself at the limit and resumes)",
+        f"per array task: {nodes} node(s) x (GPUs {gpus}, {tasks} process(es) of {cpus} CPUs, "
+        f"{memory}), {minutes} min (requeues itself at the limit and resumes)",
     ]
+    if nodes * tasks > 1:
+        lines.append(f"distributed: {nodes * tasks} ranks (one per GPU), model.batch per GPU, "
+                     f"global batch {nodes * tasks} x {spec.model.batch}")
+    if cluster.compute_writes == "scratch":
+        lines.append(f"storage: {cluster.name} compute nodes write only to scratch, which is "
+                     "purged: copy finished runs to project space")
     if array.dependency:
         lines.append(f"waits for: {array.dependency} on the previous stage's array")
     lines.append("tasks (array index, run, signature, what):")

@@ -47,7 +47,7 @@ def test_header_names_run_resources_and_reason(root, capsys):
     assert str(run.path) in text
     assert "account def-lab" in text and "cluster narval" in text
     assert "GPUs 1 x a100 (--gpus-per-node=a100:1)" in text
-    assert "CPUs 12; memory 120 GB; time 2-00:00:00" in text
+    assert "CPUs 12; memory 124 GB; time 2-00:00:00" in text
     assert f"budget {spec.phase.max_steps} steps" in text
     assert "reason     compare warmups for the paper" in text
     assert "not under SLURM" in text
