@@ -22,7 +22,7 @@ from ravejobs.atomic import atomic_write_json
 from ravejobs.config import RunSpec
 from ravejobs.naming import run_dirname, run_name, signature
 
-STATUSES = ("pending", "submitted", "running", "requeued", "finished", "failed")
+STATUSES = ("pending", "submitted", "running", "requeued", "finished", "failed", "diverged")
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from ravejobs.rundir import RunDir, RunState
 
 PHASES = {"vae": "VAE", "gan": "GAN", "prior": "prior"}
 BLOCKED = "blocked (model failed)"
-STYLES = {"FAILED": "red", "failed": "red", "blocked": "red", "TIMEOUT": "red",
-          "OUT_OF_MEMORY": "red", "CANCELLED": "yellow", "COMPLETED": "green",
+STYLES = {"FAILED": "red", "failed": "red", "blocked": "red", "diverged": "red",
+          "TIMEOUT": "red", "OUT_OF_MEMORY": "red", "CANCELLED": "yellow", "COMPLETED": "green",
           "finished": "green", "RUNNING": "cyan", "running": "cyan"}
 
 
@@ -61,13 +61,14 @@ def _checkpoint_age(run: RunDir, state: RunState, now: float) -> float | None:
     return now - max(times) if times else None
 
 
-def _model_failed(run: RunDir) -> bool:
-    """For a prior run: did the model it needs fail?"""
+def _model_failed(run: RunDir) -> str:
+    """For a prior run: how the model it needs failed ('failed', 'diverged'), else ''."""
     try:
         model = RunDir.for_spec(run.spec(), "train")
     except (OSError, KeyError, TypeError, ValueError):
-        return False
-    return model.state().status == "failed" if model.state_file.exists() else False
+        return ""
+    status = model.state().status if model.state_file.exists() else ""
+    return status if status in ("failed", "diverged") else ""
 
 
 def _slurm_state(record: Any) -> str:
@@ -113,8 +114,11 @@ def status_row(path: Path, job_id: str, records: dict[str, Any], cache: MetricsC
     phase = PHASES.get(state.phase, state.phase or "—")
     if run.stage == "prior":
         phase = "prior"
-        if state.status not in ("finished", "running") and _model_failed(run):
-            shown, phase = BLOCKED, "—"
+        failed = _model_failed(run) if state.status not in ("finished", "running") else ""
+        if failed:
+            shown, phase = BLOCKED if failed == "failed" else f"blocked (model {failed})", "—"
+    if state.status == "diverged":  # SLURM only says FAILED; the run folder says why
+        shown = f"diverged ({state.message})" if state.message else "diverged"
     return StatusRow(
         name=run.name, signature=run.signature, stage=run.stage, state=shown, phase=phase,
         step=state.step, budget=budget, steps_per_s=sps.last if sps is not None else None,

@@ -48,7 +48,7 @@ def test_validation_is_never_augmented_and_split_batches_tile_the_split(tmp_path
     n = 512
     val = WindowSampler(store, n, "val", val_fraction=0.1)
     assert val.augment == NO_AUGMENT
-    batches = WindowSampler(store, n, "train", val_fraction=0.1).split_batches(8)
+    batches = list(WindowSampler(store, n, "train", val_fraction=0.1).split_batches(8))
     windows = np.concatenate(batches)
     expected = sum((e - s) // n for s, e in val.regions)
     assert len(windows) == expected and all(len(b) <= 8 for b in batches)

@@ -20,6 +20,7 @@ augmented.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -140,15 +141,16 @@ class WindowSampler:
             self.augment.apply(windows, self.store.sr, rng)
         return windows
 
-    def split_batches(self, batch_size: int) -> list[np.ndarray]:
-        """The whole validation split as consecutive non-overlapping windows, in batches
-        (upstream validates on its whole validation split); never augmented."""
+    def split_batches(self, batch_size: int) -> Iterator[np.ndarray]:
+        """The whole validation split as consecutive non-overlapping windows, in batches read
+        one at a time (upstream validates on its whole validation split); never augmented."""
         sampler = self if self.split == "val" else WindowSampler(
             self.store, self.n_signal, "val", self.val_fraction, self.seed)
         offsets = [np.arange(s, e - self.n_signal + 1, self.n_signal)
                    for s, e in sampler.regions]
         flat = np.concatenate(offsets)
-        return [sampler._gather(flat[i:i + batch_size]) for i in range(0, len(flat), batch_size)]
+        for i in range(0, len(flat), batch_size):
+            yield sampler._gather(flat[i:i + batch_size])
 
     def val_batches(self, n_batches: int, batch_size: int) -> list[np.ndarray]:
         """Fixed validation windows (same for every seed), from the validation regions."""

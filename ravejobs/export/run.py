@@ -69,6 +69,10 @@ def load_model(model_run: RunDir) -> Any:
     if not (model_run.path / "run.json").exists():
         raise ExportRefused(f"no trained model: {model_run.path} does not exist; train it first "
                             "(stage=train) with the same settings")
+    state = model_run.state()
+    if state.status == "diverged":
+        raise ExportRefused(f"model {model_run.name} diverged ({state.message}); nothing to "
+                            "export. Lower model.lr or change the seed and train again.")
     model = load_trained(model_run)
     if model.phase != "gan":
         raise ExportRefused(

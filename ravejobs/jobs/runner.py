@@ -24,6 +24,10 @@ class StageRefused(RuntimeError):
     """A stage that will not run on its input (a prior for a VAE-only model, say)."""
 
 
+class StageDiverged(RuntimeError):
+    """Training diverged beyond its rollbacks; the message is one line naming step and metric."""
+
+
 class StageInterrupted(RuntimeError):
     """Stopped by hand (SIGTERM, Ctrl-C) after saving; running it again resumes."""
 
@@ -86,6 +90,10 @@ class StageRunner(submitit.helpers.Checkpointable):
         self._job = job_class(self.stage)(self.run_dir)
         try:
             result = self._job()
+        except StageDiverged as err:  # one line, no traceback: the run is not broken code
+            run.update_state(status="diverged", message=str(err))
+            print(f"{self.stage} diverged: {err}", file=sys.stderr)
+            raise
         except Exception as err:  # recorded for `ravejobs status`, then re-raised for SLURM
             run.update_state(status="failed", message=f"{type(err).__name__}: {err}")
             traceback.print_exc(file=sys.stderr)
@@ -106,7 +114,8 @@ class StageRunner(submitit.helpers.Checkpointable):
 def by_hand(stage: str, argv: list[str] | None = None) -> int:
     """Run one stage of one run folder in this process; the exit code says how it ended.
 
-    0 finished, 1 refused (the message says why), 2 bad usage, 3 stopped by hand (resumable).
+    0 finished, 1 refused (the message says why), 2 bad usage, 3 stopped by hand (resumable),
+    4 diverged (training gave non-finite values beyond its rollbacks).
     """
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
@@ -125,6 +134,8 @@ def by_hand(stage: str, argv: list[str] | None = None) -> int:
     except StageInterrupted as err:
         print(f"{stage}: {err}", file=sys.stderr)
         return 3
+    except StageDiverged:
+        return 4  # the runner printed the one line
     print(result)
     return 0
 

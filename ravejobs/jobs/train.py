@@ -16,12 +16,16 @@ from typing import Any
 
 import submitit
 
-from ravejobs.jobs.runner import StageInterrupted, by_hand
+from ravejobs.jobs.runner import StageDiverged, StageInterrupted, by_hand
 from ravejobs.rundir import RunDir
 
 
 class TrainingInterrupted(StageInterrupted):
     """Stopped early by SIGTERM/SIGINT after saving; running the job again resumes."""
+
+
+class TrainingDiverged(StageDiverged):
+    """Non-finite loss or gradients again after every rollback: state `diverged`."""
 
 
 class TrainJob(submitit.helpers.Checkpointable):
@@ -65,6 +69,13 @@ class TrainJob(submitit.helpers.Checkpointable):
             print_footer(run, f"failed: {type(err).__name__}: {err}", step)
             raise
         reason = summary["reason"]
+        if reason == "diverged":
+            line = (f"diverged at {self._session.model.diverged} after "
+                    f"{summary['rollbacks']} rollbacks to the last good checkpoint")
+            run.update_state(status="diverged", step=summary["step"], phase=summary["phase"],
+                             checkpoint=summary["checkpoint"], message=line)
+            print_footer(run, line, summary["step"])
+            raise TrainingDiverged(line)
         if reason == "finished":
             run.update_state(status="finished", step=summary["step"], phase=summary["phase"],
                              checkpoint=summary["checkpoint"], message="")

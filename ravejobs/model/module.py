@@ -12,6 +12,7 @@ resumed run cannot fall back to the VAE phase (upstream's flaw).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -66,6 +67,7 @@ class RAVE(pl.LightningModule):
         self.step = 0
         self.logs: dict[str, torch.Tensor | float] = {}  # latest values, read when logging
         self.val_extras: dict[str, float] = {}  # extra validation metrics (ours, not upstream)
+        self.diverged = ""  # "step S: METRIC is nan" once a step would have spoilt the weights
         self.rank = 0
 
     # ------------------------------------------------------------------ export-friendly parts
@@ -161,12 +163,18 @@ class RAVE(pl.LightningModule):
         step, audio = batch
         if int(step) != self.step:
             raise RuntimeError(f"data for step {int(step)} arrived at step {self.step}")
+        if self.diverged:  # the session rolls back; until then nothing may touch the weights
+            return
         torch.manual_seed(step_seed(self.seed, self.step, self.rank))
         opt_gen, opt_dis = self.optimizers()
         kind, loss = self.step_loss(audio, self.step)
         opt = opt_gen if kind == "gen" else opt_dis
         opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
+        self.diverged = divergence(self.step, loss, self.logs, opt)
+        if self.diverged:
+            opt.zero_grad(set_to_none=True)
+            return
         opt.step()
         self.step += 1
 
@@ -188,7 +196,7 @@ class RAVE(pl.LightningModule):
         return full, total, mean
 
     @torch.no_grad()
-    def validate(self, batches: list[torch.Tensor]) -> tuple[float, torch.Tensor]:
+    def validate(self, batches: Iterable[torch.Tensor]) -> tuple[float, torch.Tensor]:
         """Upstream's `validation` (full-band distance of sampled z, mean over all windows of
         the batches given) and the latent means. Our former metric (bands + full band +
         loudness) is left in `self.val_extras["validation_multiband"]`."""
@@ -210,6 +218,26 @@ class RAVE(pl.LightningModule):
             return float("nan"), torch.zeros(0, self.kept, 0)
         self.val_extras = {"validation_multiband": total_sum / windows}
         return full_sum / windows, torch.cat(means)
+
+
+def divergence(step: int, loss: torch.Tensor, logs: dict[str, Any],
+               opt: torch.optim.Optimizer) -> str:
+    """'' when the loss and every gradient are finite, else one line naming step and metric.
+
+    One reduction and one host sync per step: the sum of the gradients' norms is finite exactly
+    when every gradient entry is.
+    """
+    grads = [p.grad for g in opt.param_groups for p in g["params"] if p.grad is not None]
+    norm = torch.stack(torch._foreach_norm(grads)).sum() if grads else loss.new_zeros(())
+    if bool(torch.isfinite(loss + norm)):
+        return ""
+    for key in ("distance", "kl", "feature_matching", "loss_dis", "loss_gen"):
+        value = logs.get(key)
+        if isinstance(value, torch.Tensor) and not bool(torch.isfinite(value)):
+            return f"step {step}: {key} is {float(value)}"
+    if not bool(torch.isfinite(loss)):
+        return f"step {step}: loss is {float(loss.detach())}"
+    return f"step {step}: gradient norm is {float(norm)} (loss {float(loss.detach()):.4g})"
 
 
 def count_parameters(module: nn.Module) -> int:
