@@ -41,8 +41,8 @@ def finite_state(run) -> bool:
                if v.is_floating_point())
 
 
-def test_one_nan_rolls_back_to_the_last_checkpoint_and_finishes(tmp_path, corpus,  # noqa: F811
-                                                                monkeypatch):
+def test_one_nan_rolls_back_to_the_last_checkpoint_and_finishes(
+        tmp_path, corpus, monkeypatch):  # noqa: F811
     spec, run = make_run(tmp_path, corpus)
     seen = inject_nan(monkeypatch, at=5, times=1)
     summary = train(run)
@@ -56,8 +56,8 @@ def test_one_nan_rolls_back_to_the_last_checkpoint_and_finishes(tmp_path, corpus
     assert ",rollback,1" in rows  # recorded in the metrics
 
 
-def test_nan_every_time_stops_as_diverged_and_blocks_prior_and_export(tmp_path,  # noqa: F811
-                                                                      corpus, monkeypatch):
+def test_nan_every_time_stops_as_diverged_and_blocks_prior_and_export(
+        tmp_path, corpus, monkeypatch):  # noqa: F811
     spec, run = make_run(tmp_path, corpus, "phase.warmup=2", "phase.gan_steps=6",
                          "train.checkpoint_every_steps=2")
     seen = inject_nan(monkeypatch, at=5, times=None)
