@@ -111,9 +111,9 @@ class PriorSpec:
     cycle_size: int = 4
     n_layers: int = 10
     batch: int = 8
-    n_frames: int = 256
+    n_frames: int = 128      # upstream: 2**18 samples at hop 2048
     max_steps: int = 1_000_000
-    lr: float = 3e-4
+    lr: float = 1e-4         # upstream's Adam lr
 
 
 @dataclass(frozen=True)

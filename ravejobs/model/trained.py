@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ravejobs.config import RunSpec
@@ -48,6 +49,17 @@ class TrainedRAVE(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(B,1,T) audio -> (B, latent_size, T / hop) PCA coordinates of the latent means."""
         return self.model.fidelity.project(self.model.encode(x))[:, : self.latent_size]
+
+    @torch.no_grad()
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B,1,T) audio -> posterior mean and std (B, encoder size, T / hop), unprojected."""
+        mean, scale = self.model.encoder(self.model.analyse(x))
+        return mean, F.softplus(scale) + 1e-4
+
+    def projection(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(PCA mean [K], kept components [latent_size, K]): z -> (z - mean) @ components.T."""
+        fid = self.model.fidelity
+        return fid.mean, fid.components[: self.latent_size]
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor) -> torch.Tensor:
