@@ -94,6 +94,7 @@ class ModelSpec:
     n_signal: int = 65536
     batch: int = 8
     lr: float = 1e-4
+    streaming: bool = False  # export with cached convolutions (nn~ streaming); upstream: stateless
 
     @property
     def hop(self) -> int:
@@ -395,6 +396,7 @@ def _model(r: _Reader) -> ModelSpec:
         n_signal=r.integer("model.n_signal", 1),
         batch=r.integer("model.batch", 1),
         lr=r.number("model.lr", positive=True),
+        streaming=r.boolean("model.streaming", False),
     )
     if m.data_size and m.data_size & (m.data_size - 1):
         r.problems.append(f"model.data_size={m.data_size}: PQMF bands must be a power of 2 (16)")

@@ -182,9 +182,8 @@ class StreamEncoder(nn.Module):
         self.net = net
 
     def forward(self, bands: torch.Tensor) -> torch.Tensor:
-        """Latent means (B, kept, frames); the scale half is not needed at inference."""
-        h = self.net(bands)
-        return h[:, : h.shape[1] // 2]
+        """Posterior mean and scale stacked (B, 2 * kept, frames), as the encoder gives them."""
+        return self.net(bands)
 
 
 class StreamDecoder(nn.Module):

@@ -38,7 +38,7 @@ class ExportJob(submitit.helpers.Checkpointable):
             model_run = RunDir.for_spec(spec, "train")
             prior_run = RunDir.for_spec(spec, "prior") if spec.prior.enabled else None
             result = export_run(model_run, run.export / export_filename(model_run),
-                                prior_run=prior_run)
+                                streaming=spec.model.streaming, prior_run=prior_run)
             summary = result.to_dict()
             atomic_write_json(run.export / "summary.json", summary)
         except Exception as err:
