@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ravejobs.cluster_rules import cluster_problems, storage_problems
+from ravejobs.validate_values import sweep_problems, value_problems
 
 STAGES = ("prepare", "train", "prior", "export")
 KL_MODES = ("fixed", "warmup")
@@ -475,7 +476,9 @@ def _cluster(r: _Reader) -> ClusterSpec:
         )
     if c.executor == "slurm" and c.name not in ("testslurm",) and not c.account:
         r.problems.append(
-            f"cluster.account: {c.name} needs an account; set SBATCH_ACCOUNT or cluster.account"
+            f"cluster.account: {c.name} needs your allocation's account and none is set: "
+            "export SBATCH_ACCOUNT=def-yourprof, or put it in conf/local/default.yaml "
+            "(see conf/local/README.md)"
         )
     return c
 
@@ -561,6 +564,7 @@ def build_runspec(cfg: Mapping[str, Any], overrides: Iterable[str] = ()) -> RunS
     problems.extend(storage_problems(spec.cluster, spec.storage))
     if stage == "prior" and not spec.prior.enabled:
         problems.append("stage=prior with prior=none: choose prior=default to train priors")
+    problems.extend(value_problems(spec))
     if problems:
         raise ConfigError(problems)
     return spec
@@ -577,6 +581,8 @@ def build_runspecs(points: Iterable[tuple[Mapping[str, Any], Iterable[str]]]) ->
         except ConfigError as err:
             where = " ".join(overrides) or "(defaults)"
             problems.extend(f"[{where}] {p}" for p in err.problems)
+    if not problems:
+        problems = sweep_problems(specs)
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))
     return specs

@@ -15,10 +15,13 @@ from ravejobs.naming import signature
 REPO = Path(__file__).resolve().parents[1]
 
 
-def launch(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def launch(root: Path, *args: str, account: str | None = "rpp-ichiro"
+           ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "RAVEJOBS_ROOT": str(root), "COLUMNS": "200"}
     env.pop("SBATCH_ACCOUNT", None)
     env.pop("SLURM_ACCOUNT", None)
+    if account:
+        env["SBATCH_ACCOUNT"] = account
     return subprocess.run([sys.executable, "launch.py", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)
 
@@ -58,6 +61,7 @@ def test_fast_composition_equals_hydra_composition(tmp_path, monkeypatch):
                  "kl.steps=5e3", "cluster=rorqual", "dry_run=true")
     assert out.returncode == 0, out.stderr
     monkeypatch.setenv("RAVEJOBS_ROOT", str(root))
+    monkeypatch.setenv("SBATCH_ACCOUNT", "rpp-ichiro")
     for dataset in ("as", "as_aug"):
         for size in (16, 32):
             spec = compose_spec([f"dataset={dataset}", f"model.latent_size={size}", "kl=warmup",
@@ -71,3 +75,13 @@ def test_unknown_option_or_value_fails_cleanly(tmp_path, bad):
     out = launch(tmp_path / "root", "-m", bad, "dry_run=true")
     assert out.returncode != 0
     assert "nope" in out.stderr or "phase.warmup" in out.stderr
+
+
+def test_alliance_sweep_without_account_stops_before_writing(tmp_path):
+    root = tmp_path / "root"
+    out = launch(root, "-m", "dataset=as", "cluster=narval", "dry_run=true", account=None)
+    assert out.returncode == 2
+    line = next(x for x in out.stderr.splitlines() if "cluster.account" in x)
+    assert "SBATCH_ACCOUNT" in line and "conf/local/" in line
+    assert "rpp-ichiro" not in out.stdout + out.stderr
+    assert not root.exists()

@@ -24,7 +24,7 @@ def _env(monkeypatch):
     monkeypatch.setenv("RAVEJOBS_ROOT", ROOT)
     monkeypatch.setenv("USER", "me")
     monkeypatch.setenv("LOGNAME", "me")
-    monkeypatch.delenv("SBATCH_ACCOUNT", raising=False)
+    monkeypatch.setenv("SBATCH_ACCOUNT", "rpp-ichiro")  # no account is shipped (issue 12)
     monkeypatch.delenv("SLURM_ACCOUNT", raising=False)
 
 
