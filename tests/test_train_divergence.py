@@ -71,6 +71,12 @@ def test_nan_every_time_stops_as_diverged_and_blocks_prior_and_export(
     _, ckpt = checkpoints.newest_valid(run.checkpoints)
     assert ckpt["step"] == 4 and ckpt["reason"] != "finished"
 
+    from ravejobs.report.collect import MetricsCache
+    from ravejobs.status import status_row
+
+    row = status_row(run.path, "", {}, MetricsCache(), 0.0)
+    assert row.state == "diverged" and "step 5" in row.message
+
     from ravejobs.export.run import ExportRefused
     from ravejobs.export.run import load_model as export_model
     from ravejobs.jobs.prior import PriorRefused
