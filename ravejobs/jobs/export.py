@@ -46,8 +46,8 @@ class ExportJob(submitit.helpers.Checkpointable):
             raise
         mode = (f"streaming, latency {result.latency} samples" if result.streaming
                 else "each buffer on its own")
-        print(f"[export] wrote {result.path} ({mode}, methods {', '.join(result.methods)})",
-              flush=True)
+        print(f"[export] wrote {result.path} ({mode}, {result.sr} Hz: set the host to this "
+              f"rate, nn~ does not read it; methods {', '.join(result.methods)})", flush=True)
         run.update_state(status="finished", step=result.model_step, message="",
                          checkpoint=result.model_checkpoint, extra=summary)
         print_footer(run, "finished", result.model_step)
