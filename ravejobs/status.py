@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ravejobs import stages
-from ravejobs.report.collect import MetricsCache, active_seconds
+from ravejobs.metrics.cache import MetricsCache, active_seconds
 from ravejobs.rundir import RunDir, RunState, shown_status
 
 PHASES = {"vae": "VAE", "gan": "GAN", "prior": "prior"}

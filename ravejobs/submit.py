@@ -21,13 +21,8 @@ from ravejobs.naming import run_name
 from ravejobs.plan import ArrayJob
 from ravejobs.validate_values import control_chars
 
-WHY = {
-    "prepare": "corpus preparation: decode, resample to mono, pack (CPU only)",
-    "train": "RAVE training: VAE phase, then adversarial phase with the encoder frozen",
-    "prior": "prior training on the trained model's latents",
-    "export": "TorchScript export for nn~ (CPU only)",
-}
-GPU_STAGES = ("train", "prior")
+WHY = {s.name: s.why for s in stages.TABLE}  # the stage table (ravejobs.stages)
+GPU_STAGES = stages.GPU_STAGES
 
 
 def executor_parameters(
@@ -216,6 +211,8 @@ def submit_array(
     from ravejobs.jobs.runner import StageRunner
     from ravejobs.rundir import RunDir
 
+    if cluster.executor == "local":
+        from ravejobs.localrun import LocalStageRunner as StageRunner  # noqa: N814 - takes Ctrl-C
     runners = [
         StageRunner(task.stage, str(RunDir.for_spec(task.spec, task.stage).path))
         for task in array.tasks

@@ -39,12 +39,12 @@ def trained(tmp_path_factory, corpus):  # noqa: F811
 
 
 def test_prior_of_a_real_model_samples_audio_of_the_right_length_and_rate(trained):
-    from ravejobs.jobs.prior import PriorJob
+    from ravejobs.jobs.runner import StageRunner
 
     spec, model_run, prior_run = trained
     rave = load_trained(model_run)
     assert rave.phase == "gan"
-    summary = PriorJob(str(prior_run.path))()
+    summary = StageRunner("prior", str(prior_run.path))()
     assert summary["steps"] == 4 and summary["model_checkpoint"] == str(rave.checkpoint_path)
 
     store = LatentStore(prior_run.path / "latents")
@@ -82,7 +82,7 @@ def test_time_limit_signal_requeues_and_resumes_in_a_real_process(trained, tmp_p
 
     import submitit
 
-    from ravejobs.jobs.prior import PriorJob
+    from ravejobs.jobs.runner import StageRunner
     from ravejobs.metrics import read_metrics
 
     spec, model_run, _ = trained
@@ -94,7 +94,7 @@ def test_time_limit_signal_requeues_and_resumes_in_a_real_process(trained, tmp_p
     run.create(spec)
     executor = submitit.LocalExecutor(folder=tmp_path / "logs")
     executor.update_parameters(timeout_min=5)
-    job = executor.submit(PriorJob(str(run.path)))
+    job = executor.submit(StageRunner("prior", str(run.path)))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         rows, _ = read_metrics(run.metrics_file)
@@ -118,7 +118,8 @@ def test_time_limit_signal_requeues_and_resumes_in_a_real_process(trained, tmp_p
 
 
 def test_a_model_stopped_in_the_vae_phase_is_refused(trained):
-    from ravejobs.jobs.prior import PriorJob, PriorRefused
+    from ravejobs.jobs.prior import PriorRefused
+    from ravejobs.jobs.runner import StageRunner
 
     spec, model_run, prior_run = trained
     for path in model_run.checkpoints.glob("*.ckpt"):   # keep only the state at warmup
@@ -126,4 +127,4 @@ def test_a_model_stopped_in_the_vae_phase_is_refused(trained):
             path.unlink()
     assert load_trained(model_run).phase == "vae"
     with pytest.raises(PriorRefused, match=r"phase 'vae', before the adversarial phase"):
-        PriorJob(str(prior_run.path))()
+        StageRunner("prior", str(prior_run.path))()

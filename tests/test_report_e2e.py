@@ -15,7 +15,8 @@ from test_report_helpers import CHROMIUM, NO_CHROMIUM, open_in_chromium
 
 from ravejobs.cli import main
 from ravejobs.manifest import Manifest
-from ravejobs.report.collect import MetricsCache, collect
+from ravejobs.metrics.cache import MetricsCache
+from ravejobs.report.collect import collect
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]

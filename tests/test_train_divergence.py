@@ -12,11 +12,11 @@ import pytest
 import torch
 from test_train_helpers import corpus, make_run, train  # noqa: F401
 
-from ravejobs.jobs.train import TrainingDiverged
+from ravejobs.errors import StageDiverged
+from ravejobs.jobs.session import MAX_ROLLBACKS
 from ravejobs.model import checkpoints
 from ravejobs.model.fidelity import Fidelity
 from ravejobs.model.module import RAVE
-from ravejobs.model.session import MAX_ROLLBACKS
 
 
 def inject_nan(monkeypatch, at: int, times: int | None) -> list[int]:
@@ -61,7 +61,7 @@ def test_nan_every_time_stops_as_diverged_and_blocks_prior_and_export(
     spec, run = make_run(tmp_path, corpus, "phase.warmup=2", "phase.gan_steps=6",
                          "train.checkpoint_every_steps=2")
     seen = inject_nan(monkeypatch, at=5, times=None)
-    with pytest.raises(TrainingDiverged, match=r"diverged at step 5: loss(_gen)? is nan") as err:
+    with pytest.raises(StageDiverged, match=r"diverged at step 5: loss(_gen)? is nan") as err:
         train(run)
     assert len(seen) == MAX_ROLLBACKS + 1  # the first time, then once per rollback
     assert "\n" not in str(err.value)
@@ -94,7 +94,7 @@ def test_absurd_lr_on_tiny_diverges_by_hand_with_exit_code_4(tmp_path, corpus): 
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert out.returncode == 4, out.stdout + out.stderr
-    lines = [x for x in out.stderr.splitlines() if x.startswith("train diverged:")]
+    lines = [x for x in out.stderr.splitlines() if x.startswith("train diverged at step ")]
     assert len(lines) == 1 and "step " in lines[0] and " is " in lines[0], out.stderr
     assert "Traceback" not in out.stderr
     assert out.stdout.count("rollback") >= MAX_ROLLBACKS

@@ -92,14 +92,16 @@ class TrainSession:
 
     def __init__(self, spec: RunSpec, run: RunDir, train: Any, val: Any, *,
                  hardware: dict[str, Any] | None = None, callbacks: Sequence[pl.Callback] = (),
-                 stop_at: int | None = None, log: Callable[[str], Any] = print):
+                 stop_at: int | None = None, log: Callable[[str], Any] = print,
+                 signals: StepBoundarySignals | None = None):
         self.spec, self.run_dir, self.train, self.log = spec, run, train, log
-        self.max_steps, self.warmup = spec.phase.max_steps, spec.phase.warmup
+        self.max_steps = spec.phase.max_steps
         self.hardware = hardware or device_setup()
         self.callbacks, self.stop_at = list(callbacks), stop_at
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(spec.seed)  # same initial weights for the same seed
             self.model = RAVE(spec.model, spec.phase.warmup, spec.kl, spec.seed)
+        self.phases = self.model.phases
         self.optimizer_states: list[dict[str, Any]] | None = None
         self.resumed_from: Path | None = None
         self.rollbacks = 0
@@ -118,16 +120,17 @@ class TrainSession:
             self.resumed_from = path
             self.reseed(ckpt.get("rollbacks", 0))
             log(f"train: resuming from {path} at step {ckpt['step']} "
-                f"(phase {self.model.phase_at(ckpt['step'])})")
+                f"(phase {self.phases.next(ckpt['step'])})")
         self.val = val  # upstream validates on the whole validation split
         self.trainer: pl.Trainer | None = None
         # False until `begin` has put the optimizer states back: a save before that would write
         # blank (or no) optimizer states over a good checkpoint (a requeue during setup).
         self.restored = False
-        self.stop_reason = ""
+        self.stop_at_reason = ""
         self.last_saved_step = -1
         self.checkpoint_path = str(self.resumed_from or "")
-        self.signals = StepBoundarySignals(self.request_stop)
+        # the runner's (installed around the whole stage); a plain one when run on its own
+        self.signals = signals or StepBoundarySignals()
         self.metrics: MetricsWriter | None = None
         self.tb: Any = None
 
@@ -136,9 +139,10 @@ class TrainSession:
     def step(self) -> int:
         return self.model.step
 
-    def request_stop(self, reason: str) -> None:
-        """Save and stop after the current step (SIGTERM / SIGINT by hand)."""
-        self.stop_reason = reason
+    @property
+    def stop_reason(self) -> str:
+        """Why to save and stop after this step: SIGTERM / SIGINT by hand, or `stop_at`."""
+        return self.signals.stop_reason or self.stop_at_reason
 
     @property
     def is_main(self) -> bool:
@@ -159,7 +163,7 @@ class TrainSession:
         self.checkpoint_path, self.last_saved_step = str(path), self.step
         self.saved_at = time.monotonic()
         self.run_dir.update_state(checkpoint=str(path), step=self.step,
-                                  phase=self.model.phase_at(max(self.step - 1, 0)))
+                                  phase=self.phases.after(self.step))
         if self.tb is not None:
             self.tb.flush()
         self.log(f"train: saved {path.name} at step {self.step} ({reason})")
@@ -171,9 +175,9 @@ class TrainSession:
         return {
             "format": checkpoints.FORMAT,
             "step": s,
-            "phase": "gan" if s > self.warmup else "vae",  # the phase the weights come from
-            "next_phase": m.phase_at(s),
-            "warmup": self.warmup,
+            "phase": self.phases.after(s),  # the phase the weights come from
+            "next_phase": self.phases.next(s),
+            "warmup": self.phases.warmup,
             "max_steps": self.max_steps,
             "beta": self.spec.kl.beta_at(max(s - 1, 0)),
             "fidelity": {"computed_at": int(m.fidelity.computed_at), **m.fidelity.sizes()},
@@ -214,7 +218,9 @@ class TrainSession:
             default_root_dir=str(self.run_dir.path),
             callbacks=[_Loop(self), *self.callbacks],
         )
-        self.signals.install()  # before fit, so Lightning chains our SIGTERM handler
+        own = not self.signals.installed  # the runner installs before fit, else we do here
+        if own:
+            self.signals.install()  # before fit, so Lightning chains our SIGTERM handler
         try:
             self.trainer.fit(self.model, datamodule=_StepData(self))
         except SIGTERMException:
@@ -222,7 +228,8 @@ class TrainSession:
                 raise
             self.save(self.stop_reason)  # signal came after our boundary check: still a boundary
         finally:
-            self.signals.uninstall()
+            if own:
+                self.signals.uninstall()
         if self.model.diverged:
             return "diverged"
         if self.step >= self.max_steps:
@@ -250,7 +257,7 @@ class TrainSession:
         else:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.spec.seed)
-                fresh = RAVE(self.spec.model, self.warmup, self.spec.kl, self.spec.seed)
+                fresh = RAVE(self.spec.model, self.phases.warmup, self.spec.kl, self.spec.seed)
             self.model.load_state_dict(fresh.state_dict())
             self.model.step = 0
             self.optimizer_states = None
@@ -268,7 +275,7 @@ class TrainSession:
 
     def summary(self, start: int, reason: str) -> dict[str, Any]:
         return {"reason": reason, "start_step": start, "step": self.step,
-                "max_steps": self.max_steps, "phase": self.model.phase_at(max(self.step - 1, 0)),
+                "max_steps": self.max_steps, "phase": self.phases.after(self.step),
                 "checkpoint": self.checkpoint_path, "rollbacks": self.rollbacks,
                 "resumed_from": str(self.resumed_from or "")}
 
@@ -280,7 +287,7 @@ class TrainSession:
             for opt, state in zip(trainer.optimizers, self.optimizer_states, strict=True):
                 opt.load_state_dict(state)
         self.restored = True
-        if self.step >= self.warmup:
+        if self.phases.encoder_frozen(self.step):
             self.model.freeze_encoder()
         self.saved_at = self.logged_at = time.monotonic()
         self.logged_step = self.step
@@ -292,11 +299,9 @@ class TrainSession:
             if self.pending:
                 self.write(self.pending)
                 self.pending = {}
-            state = self.run_dir.state()
-            self.run_dir.update_state(status="running", step=self.step,
-                                      max_steps=self.max_steps,
-                                      started=state.started or time.time(),
-                                      phase=self.model.phase_at(self.step))
+            # the runner set status and `started`; step stays the resumed checkpoint's
+            self.run_dir.update_state(step=self.step, max_steps=self.max_steps,
+                                      phase=self.phases.next(self.step))
 
     def end(self) -> None:
         if self.metrics is not None:
@@ -317,29 +322,29 @@ class TrainSession:
         if self.model.diverged:  # nothing reached the weights; run() rolls back
             trainer.should_stop = True
             return
-        s, t = self.step, self.spec.train
-        if s % t.log_every == 0 or s == self.max_steps or s == self.warmup:
+        s, t, boundary = self.step, self.spec.train, self.phases.vae_ends(self.step)
+        if s % t.log_every == 0 or s == self.max_steps or boundary:
             now = time.monotonic()
             rate = (s - self.logged_step) / max(now - self.logged_at, 1e-9)
             self.logged_at, self.logged_step = now, s
             keys = ("distance", "beta", "loss_gen", "loss_dis", "feature_matching", "kl")
             values = {k: float(self.model.logs[k]) for k in keys if k in self.model.logs}
-            values.update(steps_per_s=rate, phase=float(s > self.warmup))
+            values.update(steps_per_s=rate, phase=float(self.phases.after(s) == "gan"))
             self.write(values)  # state.json's step moves only with its checkpoint (save)
-        if s % t.val_every == 0 or s == self.warmup or s == self.max_steps:
+        if s % t.val_every == 0 or boundary or s == self.max_steps:
             self.validate(s)
-        if s == self.warmup and self.is_main:
+        if boundary and self.is_main:
             path = checkpoints.save_phase_end(self.run_dir.checkpoints,
                                               self.payload("end of VAE phase"))
             self.log(f"train: VAE phase done at step {s}: {path.name}; adversarial phase next")
         elapsed = time.monotonic() - self.saved_at
-        due = (s % t.checkpoint_every_steps == 0 or s == self.warmup
+        due = (s % t.checkpoint_every_steps == 0 or boundary
                or elapsed >= t.checkpoint_every_minutes * 60)
         if s >= self.max_steps:
             self.save("finished")
             trainer.should_stop = True
         elif self.stop_reason or (self.stop_at is not None and s >= self.stop_at):
-            self.stop_reason = self.stop_reason or f"stop_at={self.stop_at}"
+            self.stop_at_reason = f"stop_at={self.stop_at}"
             self.save(self.stop_reason)
             trainer.should_stop = True
         elif due:
@@ -349,7 +354,7 @@ class TrainSession:
         batches = (torch.from_numpy(b) for b in self.val.split_batches(self.spec.model.batch))
         distance, means = self.model.validate(batches)
         values = {"validation": distance, **self.model.val_extras}
-        if s <= self.warmup and self.model.fidelity.update(means, s):
+        if self.phases.fits_fidelity(s) and self.model.fidelity.update(means, s):
             values.update({k: float(v) for k, v in self.model.fidelity.sizes().items()})
         self.write(values)
 
