@@ -24,6 +24,7 @@ from ravejobs import stages
 from ravejobs.atomic import atomic_write_json, remove_stale_temps
 from ravejobs.config import RunSpec
 from ravejobs.naming import run_dirname, run_name, signature
+from ravejobs.ranks import is_main_process
 from ravejobs.rootpaths import from_root, moved, to_root
 
 # "blocked": never ran because what it consumes failed (or was itself blocked)
@@ -137,6 +138,8 @@ class RunDir:
     def write_state(self, state: RunState) -> RunState:
         """Written atomically, paths under the storage root stored relative to it."""
         state = replace(state, updated=time.time())
+        if not is_main_process():  # one run, one writer: rank 0 of a multi-GPU run
+            return state
         data = asdict(state)
         data["checkpoint"] = to_root(data["checkpoint"], self.root)
         data["extra"] = {k: to_root(v, self.root) if _path_key(k, v) else v

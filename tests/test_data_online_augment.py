@@ -38,6 +38,8 @@ def test_training_windows_are_augmented_like_upstream_and_reproducibly(tmp_path:
                 dequantised_only += 1
     assert 0.65 < mangled / 200 < 0.92, mangled  # p = 0.8
     assert dequantised_only > 0
+    # ranks: two ranks of 2 see exactly the augmented windows one rank of 4 sees
+    np.testing.assert_array_equal(aug.batch(9, 2, rank=1, world=2), aug.batch(9, 4)[2:])
     only_deq = WindowSampler(store, 1024, seed=3, augment=OnlineAugment(phase_mangle_p=0.0))
     d = only_deq.batch(0, 4) - raw.batch(0, 4)
     assert d.min() >= -1e-7 and d.max() < 2.0 ** -16 + 1e-7

@@ -13,8 +13,9 @@ batches it would have seen; nothing is carried between calls.
 Training windows are augmented on the fly as upstream v1 (`train_rave.py`): with probability
 0.8 a random phase mangle (a second-order all-pass, pole radius 0.99 at a log-uniform frequency
 in 20-2000 Hz, applied along the window), then dequantisation (uniform noise in [0, 2**-16)
-added to every sample). The draws come from the same per-step generator as the offsets, so
-augmentation is as reproducible as the windows themselves. Validation windows are never
+added to every sample). Window i of a step's global batch draws from its own generator
+(seed, step, i), so augmentation is as reproducible as the windows and the same whatever the
+number of ranks. Validation windows are never
 augmented.
 """
 
@@ -42,15 +43,16 @@ class OnlineAugment:
     pole: float = 0.99
     dequantize_bits: int = 16
 
-    def apply(self, windows: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
-        """Augment float32 windows (batch, n) in place, drawing from `rng`."""
-        for i in range(len(windows)):
+    def apply(self, windows: np.ndarray, sr: int,
+              rngs: list[np.random.Generator]) -> np.ndarray:
+        """Augment float32 windows (batch, n) in place, window i drawing from `rngs[i]`."""
+        for i, rng in enumerate(rngs):
             mangle, u = rng.random(2)
             if mangle < self.phase_mangle_p:
                 windows[i] = phase_mangle(windows[i], self.hz(u), self.pole, sr)
-        if self.dequantize_bits:
-            windows += (rng.random(windows.shape) / 2.0 ** self.dequantize_bits).astype(
-                np.float32)
+            if self.dequantize_bits:
+                windows[i] += (rng.random(windows.shape[1]) / 2.0 ** self.dequantize_bits
+                               ).astype(np.float32)
         return windows
 
     def hz(self, u: float) -> float:
@@ -133,12 +135,20 @@ class WindowSampler:
         out *= np.float32(SCALE)
         return out
 
-    def batch(self, step: int, batch_size: int) -> np.ndarray:
-        """Training (or val) windows for global step `step`: float32 (batch_size, n_signal)."""
+    def batch(self, step: int, batch_size: int, rank: int = 0, world: int = 1) -> np.ndarray:
+        """Training (or val) windows for global step `step`: float32 (batch_size, n_signal).
+
+        With `world` ranks each taking `batch_size` windows, rank r takes rows
+        [r * batch_size, (r + 1) * batch_size) of the step's global batch of world x batch_size:
+        two ranks of 4 see exactly the windows one rank of 8 sees.
+        """
         rng = np.random.default_rng([self.seed, step, 1 if self.split == "val" else 0])
-        windows = self._gather(self._offsets(rng, batch_size))
-        if self.augment != NO_AUGMENT:
-            self.augment.apply(windows, self.store.sr, rng)
+        offsets = self._offsets(rng, world * batch_size)
+        rows = range(rank * batch_size, (rank + 1) * batch_size)
+        windows = self._gather(offsets[rows.start:rows.stop])
+        if self.augment != NO_AUGMENT:  # one generator per window of the global batch
+            self.augment.apply(windows, self.store.sr,
+                               [np.random.default_rng([self.seed, step, 2, i]) for i in rows])
         return windows
 
     def split_batches(self, batch_size: int) -> Iterator[np.ndarray]:
