@@ -114,6 +114,7 @@ class ModelSpec:
     regularizer: str = "kl"
     noise_augmentation: int = 0
     valid_crop: bool = False
+    streaming: bool = False  # export with cached convolutions (nn~ streaming); upstream: stateless
 
     @property
     def hop(self) -> int:
@@ -131,9 +132,9 @@ class PriorSpec:
     cycle_size: int = 4
     n_layers: int = 10
     batch: int = 8
-    n_frames: int = 256
+    n_frames: int = 128      # upstream: 2**18 samples at hop 2048
     max_steps: int = 1_000_000
-    lr: float = 3e-4
+    lr: float = 1e-4         # upstream's Adam lr
 
 
 @dataclass(frozen=True)
@@ -419,6 +420,7 @@ def _model(r: _Reader) -> ModelSpec:
         batch=r.integer("model.batch", 1),
         lr=r.number("model.lr", positive=True),
         **_model_v2(r),
+        streaming=r.boolean("model.streaming", False),
     )
     if m.data_size and m.data_size & (m.data_size - 1):
         r.problems.append(f"model.data_size={m.data_size}: PQMF bands must be a power of 2 (16)")

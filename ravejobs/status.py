@@ -22,8 +22,8 @@ from ravejobs.rundir import RunDir, RunState, shown_status
 PHASES = {"vae": "VAE", "gan": "GAN", "prior": "prior"}
 BLOCKED = "blocked (model failed)"  # a prior; others: "blocked (<predecessor> failed)"
 FAILED_STATES = ("FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE")
-STYLES = {"FAILED": "red", "failed": "red", "blocked": "red", "TIMEOUT": "red",
-          "OUT_OF_MEMORY": "red", "CANCELLED": "yellow", "COMPLETED": "green",
+STYLES = {"FAILED": "red", "failed": "red", "blocked": "red", "diverged": "red",
+          "TIMEOUT": "red", "OUT_OF_MEMORY": "red", "CANCELLED": "yellow", "COMPLETED": "green",
           "finished": "green", "RUNNING": "cyan", "running": "cyan"}
 
 
@@ -71,6 +71,8 @@ def _blocked(run: RunDir, state: RunState) -> str:
     if shown_status(run, state) != "blocked":
         return ""
     prev = stages.predecessor(run.stage, run.spec())
+    if prev == "train" and RunDir.for_spec(run.spec(), "train").state().status == "diverged":
+        return "blocked (model diverged)"
     return BLOCKED if prev == "train" else f"blocked ({prev} failed)"
 
 
@@ -119,6 +121,8 @@ def status_row(path: Path, job_id: str, records: dict[str, Any], cache: MetricsC
     blocked = _blocked(run, state)
     if blocked:
         shown, phase = blocked, "—"
+    if state.status == "diverged":  # SLURM only says FAILED; the run folder says why
+        shown = "diverged"
     # state.json's step is its checkpoint's; the metrics say how far training got since
     logged = int(sps.step[-1]) if sps is not None and len(sps) else 0
     return StatusRow(

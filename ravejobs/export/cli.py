@@ -15,10 +15,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "trained on that checkpoint) into one .ts file that nn~ loads.")
     p.add_argument("run", help="a run folder: the model's 03-TR-..., or its 04-TP-/05-EX-...")
     p.add_argument("--out", help="file to write (default: <RUN>/export/<model>-<sig>.ts)")
-    p.add_argument("--streaming", action=argparse.BooleanOptionalAction, default=True,
-                   help="cached convolutions carry state across successive buffers (default); "
-                        "a centred model (no_latency false) then adds latency. "
-                        "--no-streaming: each buffer on its own, no state, no added latency")
+    p.add_argument("--streaming", action=argparse.BooleanOptionalAction, default=False,
+                   help="cached convolutions carry state across successive buffers; a centred "
+                        "model (no_latency false) then adds latency. Default (as upstream v1 "
+                        "without --cached): each buffer on its own, no state, no added latency")
     p.add_argument("--prior", metavar="PRIOR_RUN",
                    help="the prior run (04-TP-...) to include (default: the newest trained on "
                         "the exported model step)")

@@ -43,13 +43,13 @@ class ExportJob:
             prior_run, note = choose_prior(model_run, model_run.state().step)
             print(f"[export] {note}", flush=True)
         result = export_run(model_run, run.export / export_filename(model_run),
-                            prior_run=prior_run)
+                            streaming=spec.model.streaming, prior_run=prior_run)
         summary = result.to_dict()
         atomic_write_json(run.export / "summary.json", summary)
         mode = (f"streaming, latency {result.latency} samples" if result.streaming
                 else "each buffer on its own")
-        print(f"[export] wrote {result.path} ({mode}, methods {', '.join(result.methods)})",
-              flush=True)
+        print(f"[export] wrote {result.path} ({mode}, {result.sr} Hz: set the host to this "
+              f"rate, nn~ does not read it; methods {', '.join(result.methods)})", flush=True)
         run.update_state(step=result.model_step, message="",
                          checkpoint=result.model_checkpoint, extra=summary)
         return summary  # finished; its step is the model's, in state.json
