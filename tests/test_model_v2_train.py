@@ -139,12 +139,18 @@ def test_v2_exports_for_nn_tilde_whole_and_streaming(reference):
     whole = build(trained, streaming=False)
     assert int(whole.latent_size) == trained.latent_size
     assert int(whole.full_latent_size) == spec.model.latent_size
+    # Posterior means (by default encode samples, as upstream's export).
+    whole.set_deterministic(True)
     z = whole.encode(x)
     torch.testing.assert_close(z, trained.encode(x), rtol=1e-5, atol=1e-5)
+    # Decode as upstream: dropped PCA axes padded with unit noise, drawn first; v2's noise on.
+    whole.set_deterministic(False)
     torch.manual_seed(7)
     y = whole.decode(z)
     torch.manual_seed(7)
-    torch.testing.assert_close(y, trained.decode(z), rtol=1e-5, atol=1e-5)
+    pad = torch.randn(1, trained.model.kept - z.shape[1], z.shape[-1])
+    expected = trained.model.decode(trained.model.fidelity.unproject(torch.cat([z, pad], 1)))
+    torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5)
 
     stream = build(trained, streaming=True)
     assert stream.is_streaming()

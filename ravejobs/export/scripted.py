@@ -186,7 +186,8 @@ class ScriptedRAVE(nn.Module):
         h = self.encoder(bands)
         mean, scale = h[:, : self.kept], h[:, self.kept:]
         z = mean
-        if not self.deterministic:  # upstream samples the posterior (export_rave.py)
+        # upstream samples the posterior (export_rave.py); a Wasserstein encoder has no scale
+        if not self.deterministic and scale.shape[1] == mean.shape[1]:
             z = mean + (F.softplus(scale) + 1e-4) * torch.randn_like(mean)
         p = torch.einsum("dk,bkt->bdt", self.pca_components, z - self.pca_mean[:, None])
         return p[:, : self.crop]

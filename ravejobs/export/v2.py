@@ -57,9 +57,9 @@ class Encoder(nn.Module):
         self.net, self.split = net, split
 
     def forward(self, bands: torch.Tensor) -> torch.Tensor:
-        """Latent means (the first half of a Gaussian encoder's output)."""
-        h = self.net(bands)
-        return h[:, : h.shape[1] // 2] if self.split else h
+        """Mean and scale halves of a Gaussian encoder (the export samples z from them, as
+        upstream), or the latent itself for a Wasserstein encoder (`split` false)."""
+        return self.net(bands)
 
 
 class Noise(nn.Module):

@@ -25,6 +25,7 @@ import torch
 
 from ravejobs.config import KLSpec, ModelSpec
 from ravejobs.model.fidelity import Fidelity
+from ravejobs.model.module import divergence
 from ravejobs.model.phases import PhaseSchedule
 from ravejobs.model.v2 import receptive
 from ravejobs.model.v2.discriminator import CombinedDiscriminator
@@ -59,6 +60,8 @@ class RAVEv2(pl.LightningModule):
         self.automatic_optimization = False
         self.cfg, self.warmup, self.kl, self.seed = model, warmup, kl, seed
         self.phases = PhasesV2(warmup, model.dis_every)
+        self.diverged = ""  # "step S: METRIC is nan" once a step would have spoilt the weights
+        self.val_extras: dict[str, float] = {}  # validation keys besides `validation`
         causal = model.no_latency
         # v2 keeps 100 dB in causal mode too (causal.gin only changes the padding).
         self.pqmf = PQMFv2(model.data_size, 100.0, causal) if model.data_size > 1 else None
@@ -201,6 +204,8 @@ class RAVEv2(pl.LightningModule):
         step, audio = batch
         if int(step) != self.step:
             raise RuntimeError(f"data for step {int(step)} arrived at step {self.step}")
+        if self.diverged:  # the session rolls back; until then nothing may touch the weights
+            return
         self.measure_receptive_field()
         torch.manual_seed(step_seed(self.seed, self.step, self.rank))
         opt_gen, opt_dis = self.optimizers()
@@ -210,6 +215,10 @@ class RAVEv2(pl.LightningModule):
         opt = opt_gen if kind == "gen" else opt_dis
         opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
+        self.diverged = divergence(self.step, loss, self.logs, opt)  # the guard v1 has
+        if self.diverged:
+            opt.zero_grad(set_to_none=True)
+            return
         opt.step()
         self.step += 1
 
