@@ -78,12 +78,15 @@ def _requested(spec: RunSpec, stage: str) -> str:
     c = spec.cluster
     row = stages.stage(stage)
     cpus, mem_gb, minutes = row.resources(c)
+    tasks = c.tasks_per_node if row.gpu and c.gpu_request else 1  # as submit.stage_layout
     if row.gpu and c.gpus_per_node > 0:
         kind = c.gpu_type or "gpu (untyped)"
         gpus = f"{c.gpus_per_node} x {kind} (--gpus-per-node={c.gpu_request})"
     else:
         gpus = "none"
-    return (f"GPUs {gpus}; CPUs {cpus}; memory {mem_gb:g} GB; "
+    memory = f"memory {mem_gb * tasks:g} GB" if c.request_memory else "memory not requested"
+    per = f"{tasks} tasks x " if tasks > 1 else ""
+    return (f"GPUs {gpus}; CPUs {per}{cpus}; {memory}; "
             f"time {_minutes(minutes)} (USR2 {c.signal_delay_s} s before the limit)")
 
 
