@@ -30,6 +30,7 @@ import submitit
 from ravejobs import stages
 from ravejobs.diskfull import describe
 from ravejobs.errors import StageInterrupted, StageRefused
+from ravejobs.ranks import is_main_process
 from ravejobs.rundir import RunDir
 from ravejobs.stepsignals import StepBoundarySignals
 
@@ -91,7 +92,9 @@ class StageRunner(submitit.helpers.Checkpointable):
 
         run = RunDir.open(self.run_dir)
         job_id = current_job_id()
-        _link_log(run, job_id)
+        if is_main_process():  # the other ranks of a multi-GPU run write nothing here
+            run.remove_stale_temps()  # issue 13: a killed write's temporary goes at the next start
+            _link_log(run, job_id)
         run.update_state(status="running", job_id=job_id, message="",
                          started=run.state().started or time.time())
         signals = StepBoundarySignals()

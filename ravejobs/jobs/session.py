@@ -5,9 +5,12 @@ the model's stored step, torch is reseeded at every step, and the checkpoint car
 both optimizers, the step and the fidelity PCA, so a run resumed from any checkpoint computes
 bit for bit what an uninterrupted run computes (on CPU; GPUs add their own nondeterminism).
 
-Multi-GPU: with more than one device (CUDA devices off SLURM, or SLURM tasks per node under
-SLURM) Lightning runs DDP with the same config; rank r at step s trains on sampler batch
-s * world + r, so each rank sees different windows and the effective batch is world x batch.
+Several processes: under SLURM, one task per GPU (cluster.gpus_per_node x cluster.nodes; on the
+CPU, tasks of the test cluster) and Lightning runs DDP over them (NCCL on GPUs, gloo on CPUs),
+taking world size and ranks from SLURM. `model.batch` is per rank: rank r at step s trains on
+rows [r*batch, (r+1)*batch) of the step's global batch of world x batch windows. Rank 0 alone
+validates, computes the fidelity PCA, writes metrics and checkpoints; the others wait for it at
+the next gradient sync.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.plugins.environments import SLURMEnvironment
+from pytorch_lightning.strategies import DDPStrategy
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
@@ -28,6 +32,7 @@ from ravejobs.config import RunSpec
 from ravejobs.metrics import MetricsWriter
 from ravejobs.model import checkpoints
 from ravejobs.model.module import RAVE
+from ravejobs.ranks import world_layout
 from ravejobs.rundir import RunDir
 from ravejobs.stepsignals import StepBoundarySignals
 
@@ -46,7 +51,7 @@ class StepBatches(IterableDataset):
         info = get_worker_info()
         wid, nw = (info.id, info.num_workers) if info else (0, 1)
         for s in range(self.start + wid, self.stop, nw):
-            yield s, torch.from_numpy(self.sampler.batch(s * self.world + self.rank, self.batch))
+            yield s, torch.from_numpy(self.sampler.batch(s, self.batch, self.rank, self.world))
 
 
 class _StepData(pl.LightningDataModule):
@@ -68,14 +73,18 @@ def device_setup() -> dict[str, Any]:
     """Accelerator, devices, strategy and plugins for this node (see module docstring)."""
     on_slurm = "SLURM_JOB_ID" in os.environ
     plugins = [SLURMEnvironment(auto_requeue=False)] if on_slurm else []
-    if not torch.cuda.is_available():
-        return {"accelerator": "cpu", "devices": 1, "strategy": "auto", "plugins": plugins}
-    devices = int(os.environ.get("SLURM_NTASKS_PER_NODE", "1")) if on_slurm else \
-        torch.cuda.device_count()
+    cuda = torch.cuda.is_available()
+    nodes, devices = world_layout() if on_slurm else (1, torch.cuda.device_count() if cuda else 1)
+    accelerator = "gpu" if cuda else "cpu"
+    if nodes * devices == 1:
+        return {"accelerator": accelerator, "devices": 1, "num_nodes": 1, "strategy": "auto",
+                "plugins": plugins}
     # Unused-parameter search: generator and discriminator steps alternate, and the encoder
     # and noise branch sit out whole phases, so DDP must not expect every gradient each step.
-    strategy = "ddp_find_unused_parameters_true" if devices > 1 else "auto"
-    return {"accelerator": "gpu", "devices": devices, "strategy": strategy, "plugins": plugins}
+    strategy = DDPStrategy(find_unused_parameters=True,
+                           process_group_backend="nccl" if cuda else "gloo")
+    return {"accelerator": accelerator, "devices": devices, "num_nodes": nodes,
+            "strategy": strategy, "plugins": plugins}
 
 
 class TrainSession:
@@ -187,6 +196,11 @@ class TrainSession:
         hw = self.hardware
         self.trainer = pl.Trainer(
             accelerator=hw["accelerator"], devices=hw["devices"], strategy=hw["strategy"],
+            num_nodes=hw.get("num_nodes", 1),
+            # BatchNorm statistics over the global batch, as one process would compute them
+            # (torch synchronises BatchNorm on GPUs only)
+            sync_batchnorm=hw["accelerator"] == "gpu"
+            and hw.get("num_nodes", 1) * hw["devices"] > 1,
             plugins=hw.get("plugins", []), precision=self.spec.train.precision,
             max_epochs=1, max_steps=-1, logger=False, enable_checkpointing=False,
             enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
@@ -284,11 +298,28 @@ class TrainSession:
             self.save("periodic")
 
     def validate(self, s: int) -> None:
+        if not self.is_main:
+            return  # once per run: the weights are the same on every rank
         distance, means = self.model.validate(self.val_batches)
         values = {"validation": distance}
         if self.phases.fits_fidelity(s) and self.model.fidelity.update(means, s):
             values.update({k: float(v) for k, v in self.model.fidelity.sizes().items()})
         self.write(values)
+
+
+def share_buffers(model: torch.nn.Module) -> None:
+    """Every rank takes rank 0's buffers (BatchNorm running statistics) before a step.
+
+    Each rank's BatchNorm updates its running statistics from its own windows, while only rank
+    0's reach the checkpoint; once the frozen encoder runs in eval mode (adversarial phase) the
+    ranks would compute with different statistics, and a resumed run (every rank loading rank
+    0's) with other numbers than an uninterrupted one. Broadcasting them each step makes every
+    rank hold what the checkpoint holds, as DDP's `broadcast_buffers` means to.
+    """
+    import torch.distributed as dist
+
+    for buffer in model.buffers():
+        dist.broadcast(buffer.data, src=0)
 
 
 class _Loop(pl.Callback):
@@ -300,6 +331,8 @@ class _Loop(pl.Callback):
 
     def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
         self.session.signals.enter_step()
+        if trainer.world_size > 1:
+            share_buffers(self.session.model)
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
         try:

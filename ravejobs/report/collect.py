@@ -11,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from ravejobs import stages
 from ravejobs.config import RunSpec
 from ravejobs.metrics.cache import MetricsCache, Series, active_seconds
 from ravejobs.naming import identity
@@ -81,7 +82,9 @@ class RunRecord:
 
     @property
     def gpus(self) -> int:
-        return self.spec.cluster.gpus_per_node if self.spec is not None else 0
+        if self.spec is None:
+            return 0
+        return stages.stage(self.run.stage).gpu_count(self.spec.cluster)
 
     @property
     def gpu_hours(self) -> float:
