@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ravejobs.export import nn_tilde
+from ravejobs.export import v2 as export_v2
 from ravejobs.export.streaming import (
     CachedConv1d,
     StreamPQMF,
@@ -118,12 +119,21 @@ class ScriptedRAVE(nn.Module):
         model = trained.model
         cfg = model.cfg
         self.streaming = streaming
-        self.pqmf = StreamPQMF(model.pqmf, streaming) if model.pqmf is not None else None
+        v2 = cfg.arch == "v2"  # RAVE v2's layers: ravejobs/export/v2.py
+        self.pqmf = ((export_v2.StreamPQMF if v2 else StreamPQMF)(model.pqmf, streaming)
+                     if model.pqmf is not None else None)
         bands = model.pqmf.bands if model.pqmf is not None else 1
         analysis = self.pqmf.analysis_delay if self.pqmf is not None else 0
         start = self.pqmf.synthesis_start if self.pqmf is not None else 0
-        self.encoder, enc_frames = convert_encoder(model.encoder, streaming, analysis)
-        self.decoder, dec_bands = convert_decoder(model.decoder, streaming)
+        if v2:
+            self.encoder, enc_frames = export_v2.convert_encoder(
+                model.encoder, streaming, analysis, not model.wasserstein)
+            self.decoder, dec_bands = export_v2.convert_decoder(model.decoder, streaming)
+            if self.pqmf is not None:
+                self.pqmf.synthesis.parity = dec_bands % 2
+        else:
+            self.encoder, enc_frames = convert_encoder(model.encoder, streaming, analysis)
+            self.decoder, dec_bands = convert_decoder(model.decoder, streaming)
         self.hop = int(cfg.hop)
         # Streaming latency in samples: a centred model's output is the whole-signal output
         # delayed by this much; 0 for no_latency models (beyond the causal PQMF's own delay).
@@ -134,7 +144,7 @@ class ScriptedRAVE(nn.Module):
                              torch.tensor(enc_frames * self.hop + decode_latency))
         self.crop = int(trained.latent_size)      # dimensions nn~ sees
         self.kept = int(model.kept)               # dimensions the encoder outputs
-        self.full = int(cfg.latent_size)          # dimensions the decoder takes
+        self.full = int(cfg.latent_size) + (cfg.noise_augmentation if v2 else 0)  # decoder's
         self.deterministic = False
         self.register_buffer("pca_mean", model.fidelity.mean.detach().clone().float())
         self.register_buffer("pca_components",

@@ -36,7 +36,12 @@ class ExportJob:
         spec = run.spec()
         run.update_state(phase="export")
         model_run = RunDir.for_spec(spec, "train")
-        prior_run = RunDir.for_spec(spec, "prior") if spec.prior.enabled else None
+        prior_run = None
+        if spec.prior.enabled:   # the newest prior trained on the model's step, said
+            from ravejobs.export.priors import choose_prior
+
+            prior_run, note = choose_prior(model_run, model_run.state().step)
+            print(f"[export] {note}", flush=True)
         result = export_run(model_run, run.export / export_filename(model_run),
                             prior_run=prior_run)
         summary = result.to_dict()

@@ -191,6 +191,9 @@ class PriorJob:
 
         final_file = save_prior(run.path / "prior.pt", trainer.prior, model=asdict(ref),
                                 step=trainer.step, sr=store.meta.sr, hop=store.meta.hop)
+        from ravejobs.jobs.listen import prior_audio
+
+        prior_audio(run, spec, trainer.prior, trainer.step, device, log)   # a sample decoded
         if val_loss != val_loss:   # resumed after the last step: measure it for the summary
             val_loss = trainer.validate(VAL_BATCHES)
         run.update_state(step=trainer.step, message="",

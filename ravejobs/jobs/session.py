@@ -32,6 +32,7 @@ from ravejobs.config import RunSpec
 from ravejobs.metrics import MetricsWriter
 from ravejobs.model import checkpoints
 from ravejobs.model.module import RAVE
+from ravejobs.model.v2 import build_model
 from ravejobs.ranks import world_layout
 from ravejobs.rundir import RunDir
 from ravejobs.stepsignals import StepBoundarySignals
@@ -100,7 +101,7 @@ class TrainSession:
         self.callbacks, self.stop_at = list(callbacks), stop_at
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(spec.seed)  # same initial weights for the same seed
-            self.model = RAVE(spec.model, spec.phase.warmup, spec.kl, spec.seed)
+            self.model: RAVE = build_model(spec.model, spec.phase.warmup, spec.kl, spec.seed)
         self.phases = self.model.phases
         self.optimizer_states: list[dict[str, Any]] | None = None
         self.resumed_from: Path | None = None
@@ -194,6 +195,9 @@ class TrainSession:
             self.log(f"train: already at step {start} of {self.max_steps}; nothing to do")
             return self.summary(start, "finished")
         hw = self.hardware
+        from ravejobs.jobs.quiet import quiet_lightning
+
+        quiet_lightning()
         self.trainer = pl.Trainer(
             accelerator=hw["accelerator"], devices=hw["devices"], strategy=hw["strategy"],
             num_nodes=hw.get("num_nodes", 1),
@@ -305,6 +309,9 @@ class TrainSession:
         if self.phases.fits_fidelity(s) and self.model.fidelity.update(means, s):
             values.update({k: float(v) for k, v in self.model.fidelity.sizes().items()})
         self.write(values)
+        from ravejobs.jobs.listen import validation_audio  # clips to listen to (jobs/listen.py)
+
+        validation_audio(self, s)
 
 
 def share_buffers(model: torch.nn.Module) -> None:

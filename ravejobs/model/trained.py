@@ -17,6 +17,7 @@ from torch import nn
 from ravejobs.config import RunSpec
 from ravejobs.model import checkpoints
 from ravejobs.model.module import RAVE
+from ravejobs.model.v2 import build_model
 
 
 def kept_dimensions(model: RAVE) -> int:
@@ -68,7 +69,7 @@ def load_trained(run: RunFolder, device: str = "cpu") -> TrainedRAVE:
     ckpt = checkpoints.read(path, lazy=False)
     assert ckpt is not None
     spec = RunSpec.from_dict(ckpt["spec"])
-    model = RAVE(spec.model, spec.phase.warmup, spec.kl, spec.seed)
+    model = build_model(spec.model, spec.phase.warmup, spec.kl, spec.seed)
     model.load_state_dict(ckpt["state_dict"])
     model.step = ckpt["step"]
     return TrainedRAVE(model, path, ckpt["step"], ckpt["phase"]).to(device)
