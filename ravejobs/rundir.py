@@ -186,7 +186,7 @@ def shown_status(run: RunDir, state: RunState | None = None) -> str:
     from ravejobs.stages import predecessor
 
     state = state or run.state()
-    if state.status not in ("pending", "submitted", "blocked"):
+    if state.status in ("finished", "running", "requeued"):  # it ran: its own status stands
         return state.status
     try:
         prev = predecessor(run.stage, run.spec())
@@ -195,5 +195,5 @@ def shown_status(run: RunDir, state: RunState | None = None) -> str:
         return state.status
     if before is not None and before.state_file.exists() and \
             shown_status(before) in ("failed", "blocked", "diverged"):
-        return "blocked"
+        return "blocked"  # also when `cancel` marked it failed: it never ran
     return "pending" if state.status == "blocked" else state.status

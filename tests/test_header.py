@@ -71,6 +71,20 @@ def test_header_states_what_sbatch_was_asked_for_cpu_stages(root, capsys, stage)
     assert "120 GB" not in line and "2-00:00:00" not in line
 
 
+def test_header_memory_is_what_sbatch_asks_per_node_with_several_gpus(root, capsys):
+    """One task per GPU: sbatch asks memory per task x tasks; the header says the same."""
+    from ravejobs.plan import make_plan
+    from ravejobs.submit import executor_parameters
+
+    spec, run = _run(["dataset=as", "cluster=narval", "cluster.account=def-lab",
+                      "cluster.gpus_per_node=4", "dry_run=true"])
+    header.print_header(spec, run)
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("requested"))
+    array = make_plan([spec]).by_stage("train")[0]
+    asked = executor_parameters(array, spec.cluster, "sweep-x", provenance=("c", "cmd"))["mem"]
+    assert f"memory {asked.removesuffix('G')} GB" in line and "4 tasks x" in line, (line, asked)
+
+
 def test_header_on_a_node_shows_allocation_job_and_restart(root, capsys, monkeypatch):
     spec, run = _run(["dataset=demo", "cluster=testslurm"])
     monkeypatch.setenv("SLURM_JOB_ID", "4242")

@@ -34,3 +34,24 @@ def test_an_unreadable_spec_is_recorded_failed_so_what_follows_is_blocked(tmp_pa
         StageRunner("train", str(run.path))()
     assert run.state().status == "failed" and "JSONDecodeError" in run.state().message
     assert shown_status(prior) == "blocked"
+
+
+def test_a_finished_stage_under_slurm_ignores_a_late_time_limit_signal(
+        tmp_path, corpus, monkeypatch):  # noqa: F811
+    """USR2 after the work is done must not kill the exiting process (the job ended FAILED)."""
+    import signal
+
+    from ravejobs.jobs.runner import StageRunner
+
+    spec, _ = make_run(tmp_path, corpus, "stage=prepare")
+    run = RunDir.for_spec(spec, "prepare")
+    run.create(spec)
+    monkeypatch.setenv("SLURM_JOB_ID", "1")
+    monkeypatch.setattr("ravejobs.jobs.header.efficiency_lines", lambda elapsed: [])
+    before = signal.getsignal(signal.SIGUSR2)
+    try:
+        StageRunner("prepare", str(run.path))()  # the store is current: finishes at once
+        assert signal.getsignal(signal.SIGUSR2) == signal.SIG_IGN
+        assert run.state().status == "finished"
+    finally:
+        signal.signal(signal.SIGUSR2, before)

@@ -170,9 +170,12 @@ def test_never_ran_after_a_failure_is_blocked_in_status_and_report(tmp_path):
     assert rows["export"].state == "blocked (prior failed)"
     for run in (prior, export):
         assert _state(RunRecord(run, spec, run.state(), {})) == "blocked"
+    prior.update_state(status="failed", message="cancelled (job 77_0)")  # `ravejobs cancel`
+    assert status_row(prior.path, "", {}, MetricsCache(("steps_per_s",)),
+                      time.time()).state == BLOCKED
     model.update_state(status="finished")  # once the model is trained again, nothing blocks
     assert status_row(prior.path, "", {}, MetricsCache(("steps_per_s",)),
-                      time.time()).state == "submitted"
+                      time.time()).state == "failed"
 
 
 def test_status_step_is_the_checkpoint_or_the_newest_logged(local_sweep):

@@ -57,6 +57,7 @@ def _requested(spec: RunSpec, stage: str) -> str:
     c = spec.cluster
     row = stages.stage(stage)
     cpus, mem_gb, minutes = row.resources(c)
+    tasks = row.layout(c)[1]  # as sbatch is asked: memory per task x tasks per node
     count = row.gpu_count(c)
     if count:
         kind = c.gpu_type or "gpu (untyped)"
@@ -65,7 +66,9 @@ def _requested(spec: RunSpec, stage: str) -> str:
                f"{per_node}" + (f", {c.nodes} nodes, one rank per GPU" if count > 1 else "") + ")"
     else:
         gpus = "none"
-    return (f"GPUs {gpus}; CPUs {cpus}; memory {mem_gb:g} GB; "
+    memory = f"memory {mem_gb * tasks:g} GB" if c.request_memory else "memory not requested"
+    per = f"{tasks} tasks x " if tasks > 1 else ""
+    return (f"GPUs {gpus}; CPUs {per}{cpus}; {memory}; "
             f"time {_minutes(minutes)} (USR2 {c.signal_delay_s} s before the limit)")
 
 

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -63,6 +65,14 @@ def _link_log(run: RunDir, job_id: str) -> None:
         link = run.logs / f"{job_id}.{kind}"
         if target.exists() and not link.exists():
             link.symlink_to(target)
+
+
+def _ignore_late_time_limit() -> None:
+    """Under SLURM, once a stage has finished, ignore the time-limit signal: arriving while
+    Python shuts down (when it puts default handlers back) USR2 would kill the process and the
+    job would end FAILED after finishing (seen on the test cluster under load)."""
+    if os.environ.get("SLURM_JOB_ID") and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
 
 
 class StageRunner(submitit.helpers.Checkpointable):
@@ -126,6 +136,7 @@ class StageRunner(submitit.helpers.Checkpointable):
             raise StageInterrupted(message)
         if reason == "finished":
             run.update_state(status="finished")
+            _ignore_late_time_limit()
         return summary
 
     def _step(self, run: RunDir) -> int:
