@@ -8,7 +8,7 @@ training goes on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,7 @@ def _say(log: Callable[[str], Any], what: str, err: Exception) -> None:
 
 
 @torch.no_grad()
-def reconstruction(model: Any, batches: list[torch.Tensor]) -> dict[str, np.ndarray]:
+def reconstruction(model: Any, batches: Iterable[torch.Tensor]) -> dict[str, np.ndarray]:
     """Held-out windows back to back (up to listening.SECONDS) and the model's reconstruction
     of them from the latent means, as validation measures it."""
     sr = model.cfg.sr
@@ -59,7 +59,9 @@ def reconstruction(model: Any, batches: list[torch.Tensor]) -> dict[str, np.ndar
 def validation_audio(session: Any, step: int) -> None:
     """Hook for the train session's validation (main process only)."""
     try:
-        clips = reconstruction(session.model, session.val_batches)
+        # the first held-out windows of the validation split (read lazily, batch by batch)
+        batches = (torch.from_numpy(b) for b in session.val.split_batches(session.spec.model.batch))
+        clips = reconstruction(session.model, batches)
         if not clips:
             return
         sr = session.model.cfg.sr
