@@ -65,7 +65,7 @@ def _cluster_up() -> tuple[bool, str]:
     if state.returncode != 0:
         return False, f"sinfo failed: {state.stderr.strip()[-200:]}"
     node = state.stdout.strip()
-    if node not in ("idle", "mix", "alloc"):
+    if node not in ("idle", "mix", "alloc", "comp"):   # busy or completing is up too (shared)
         return False, f"node {NODE} is {node or 'unknown'!r}, not idle"
     if acct.returncode != 0:
         return False, f"sacct failed: {acct.stderr.strip()[-200:]}"

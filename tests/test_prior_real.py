@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 from dataclasses import replace
 from pathlib import Path
@@ -113,13 +114,19 @@ def test_time_limit_signal_requeues_and_resumes_in_a_real_process(trained, tmp_p
     assert json.loads(run.state_file.read_text())["status"] == "finished"
 
 
-def test_a_model_stopped_in_the_vae_phase_is_refused(trained):
+def test_a_model_stopped_in_the_vae_phase_is_refused(trained, tmp_path):
     from ravejobs.jobs.prior import PriorJob, PriorRefused
 
-    spec, model_run, prior_run = trained
-    for path in model_run.checkpoints.glob("*.ckpt"):   # keep only the state at warmup
-        if path.name != checkpoints.PHASE_END:
-            path.unlink()
+    spec, shared_model, _ = trained
+    # The module's model stays whole: this test works on its own copy under its own root.
+    spec = replace(spec, storage=replace(spec.storage, root=str(tmp_path / "own root")))
+    model_run, prior_run = RunDir.for_spec(spec, "train"), RunDir.for_spec(spec, "prior")
+    model_run.create(spec)
+    prior_run.create(spec)
+    model_run.checkpoints.mkdir(parents=True, exist_ok=True)
+    # keep only the state at warmup
+    shutil.copy2(shared_model.checkpoints / checkpoints.PHASE_END, model_run.checkpoints)
     assert load_trained(model_run).phase == "vae"
+    assert load_trained(shared_model).phase == "gan"
     with pytest.raises(PriorRefused, match=r"phase 'vae', before the adversarial phase"):
         PriorJob(str(prior_run.path))()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import pty
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -100,22 +102,50 @@ def test_status_command_prints_every_run(local_sweep, capsys, monkeypatch):
 def test_watch_redraws_until_interrupted(local_sweep):
     root, runs, manifest = local_sweep
     env = {**os.environ, "RAVEJOBS_ROOT": str(root), "COLUMNS": "200"}
+    # A terminal, as a user watches it (rich draws a live table only on a terminal).
+    main_fd, term_fd = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-m", "ravejobs.cli", "status", str(manifest.folder),
-                             "--watch", "0.2"], env=env, stdout=subprocess.PIPE,
+                             "--watch", "0.2"], env=env, stdout=term_fd,
                             stderr=subprocess.PIPE, text=True)
+    os.close(term_fd)
+    seen: list[str] = []
+
+    def read() -> None:
+        while True:
+            try:
+                chunk = os.read(main_fd, 65536)
+            except OSError:   # the terminal closed with the process
+                return
+            if not chunk:
+                return
+            seen.append(chunk.decode(errors="replace"))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+
+    def wait_for(text: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in "".join(seen):
+            assert proc.poll() is None, f"status exited {proc.returncode}: {''.join(seen)}"
+            assert time.monotonic() < deadline, f"{text!r} not drawn: {''.join(seen)[-2000:]}"
+            time.sleep(0.05)
+
     live = runs[4]
     try:
-        time.sleep(6)   # start-up and the first table
+        wait_for("30 / 80")            # the first table
+        assert "31 / 80" not in "".join(seen)
         live.update_state(step=31)
-        time.sleep(2)   # redraws
+        wait_for("31 / 80")            # drawn again after the change
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=30)
+        reader.join(timeout=10)
     finally:
         proc.kill()
+        os.close(main_fd)
         live.update_state(step=30)
+    out = "".join(seen)
     assert proc.returncode == 0, err
     assert "sweep-test" in out and runs[0].signature in out
-    assert "31 / 80" in out                                # drawn again after the change
 
 
 def test_unknown_sweep_is_a_clear_error(tmp_path, monkeypatch, capsys):
