@@ -130,3 +130,122 @@ def test_a_model_stopped_in_the_vae_phase_is_refused(trained, tmp_path):
     assert load_trained(shared_model).phase == "gan"
     with pytest.raises(PriorRefused, match=r"phase 'vae', before the adversarial phase"):
         PriorJob(str(prior_run.path))()
+
+
+# The prior job's own behaviours (exact resume, USR2, SIGTERM, a checkpoint of another model
+# step) on the real tiny model; tests/test_prior_job.py has them on a stand-in too.
+
+
+@pytest.fixture
+def own(trained, tmp_path):
+    """(model run, prior run) under this test's root: a copy of the module's trained model
+    and a fresh prior folder (6 steps, checkpoints every 4)."""
+    spec, shared_model, _ = trained
+    spec = replace(spec, storage=replace(spec.storage, root=str(tmp_path / "root 'q' $x")),
+                   prior=replace(spec.prior, max_steps=6),
+                   train=replace(spec.train, checkpoint_every_steps=4, log_every=2,
+                                 val_every=3))
+    model_run, prior_run = RunDir.for_spec(spec, "train"), RunDir.for_spec(spec, "prior")
+    model_run.create(spec)
+    prior_run.create(spec)
+    model_run.checkpoints.mkdir(parents=True, exist_ok=True)
+    for path in shared_model.checkpoints.glob("*.ckpt"):
+        shutil.copy2(path, model_run.checkpoints)
+    return model_run, prior_run
+
+
+def prior_params(run: RunDir) -> dict[str, torch.Tensor]:
+    return load_prior(run.path / "prior.pt").state_dict()
+
+
+def test_real_model_prior_resumes_exactly(own, capsys):
+    from ravejobs.jobs.prior import PriorJob
+    from ravejobs.prior.train import checkpoints as prior_checkpoints
+    from ravejobs.prior.train import newest_valid
+
+    model_run, prior_run = own
+    assert PriorJob(str(prior_run.path))()["steps"] == 6
+    straight = prior_params(prior_run)
+    # Lose everything after the step-4 checkpoint, as a kill would, and run the job again.
+    prior_checkpoints(prior_run.checkpoints)[-1].unlink()
+    (prior_run.path / "prior.pt").unlink()
+    assert newest_valid(prior_run.checkpoints)[1]["step"] == 4
+    capsys.readouterr()
+    PriorJob(str(prior_run.path))()
+    assert "resumed from" in capsys.readouterr().out
+    again = prior_params(prior_run)
+    assert all(torch.equal(straight[k], again[k]) for k in straight)
+
+
+class Requeued(Exception):
+    pass
+
+
+def test_real_model_prior_usr2_during_a_step_checkpoints_after_it(own, monkeypatch):
+    from ravejobs.jobs.prior import PriorJob
+    from ravejobs.prior.train import PriorTrainer, newest_valid
+
+    _, prior_run = own
+    job = PriorJob(str(prior_run.path))
+    original = PriorTrainer.train_step
+
+    def step_with_signal(self):
+        if self.step == 2:   # the time limit arrives in the middle of step 2 -> 3
+            os.kill(os.getpid(), signal.SIGUSR2)
+        return original(self)
+
+    def handler(signum, frame):   # what submitit's handler does: checkpoint, then exit
+        delayed = job.checkpoint()
+        assert isinstance(delayed.function, PriorJob)
+        raise Requeued
+
+    monkeypatch.setattr(PriorTrainer, "train_step", step_with_signal)
+    previous = signal.signal(signal.SIGUSR2, handler)
+    try:
+        with pytest.raises(Requeued):
+            job()
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    assert newest_valid(prior_run.checkpoints)[1]["step"] == 3
+    state = json.loads(prior_run.state_file.read_text())
+    assert state["status"] == "requeued" and state["step"] == 3
+
+
+def test_real_model_prior_sigterm_saves_after_the_step_and_resumes(own, monkeypatch):
+    from ravejobs.jobs.prior import PriorJob
+    from ravejobs.jobs.runner import StageInterrupted
+    from ravejobs.prior.train import PriorTrainer, newest_valid
+
+    _, prior_run = own
+    original = PriorTrainer.train_step
+    stepped: list[int] = []
+
+    def step_with_sigterm(self):
+        if self.step == 2 and 2 not in stepped:   # kill in the middle of step 2 -> 3
+            os.kill(os.getpid(), signal.SIGTERM)
+        stepped.append(self.step)
+        return original(self)
+
+    monkeypatch.setattr(PriorTrainer, "train_step", step_with_sigterm)
+    with pytest.raises(StageInterrupted, match="SIGTERM at step 3"):
+        PriorJob(str(prior_run.path))()
+    assert newest_valid(prior_run.checkpoints)[1]["step"] == 3
+    assert not (prior_run.path / "prior.pt").exists()
+    stepped.clear()
+    assert PriorJob(str(prior_run.path))()["steps"] == 6 and stepped == [3, 4, 5]
+
+
+def test_real_model_prior_checkpoint_of_another_model_step_is_not_resumed(own):
+    from ravejobs.jobs.prior import PriorJob, PriorRefused
+
+    model_run, prior_run = own
+    PriorJob(str(prior_run.path))()
+    trained_at = load_trained(model_run).step
+    # The model moves on: its newest checkpoint is now one more step (same weights, a real file).
+    newest = checkpoints.newest_valid(model_run.checkpoints)[0]
+    payload = torch.load(newest, map_location="cpu", weights_only=False)
+    payload["step"] = trained_at + 1
+    torch.save(payload, newest)
+    assert load_trained(model_run).step == trained_at + 1
+    with pytest.raises(PriorRefused, match=rf"'step': {trained_at}.*'step': {trained_at + 1}"):
+        PriorJob(str(prior_run.path))()

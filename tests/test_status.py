@@ -154,6 +154,27 @@ def test_unknown_sweep_is_a_clear_error(tmp_path, monkeypatch, capsys):
     assert "sweep-nope" in capsys.readouterr().err
 
 
+def test_status_when_sacct_fails_shows_run_folders_and_says_why(local_sweep, tmp_path,
+                                                                  monkeypatch, capsys):
+    _, runs, _ = local_sweep
+    manifest = manifest_for(tmp_path / "root", runs[:2], executor="slurm",
+                            job_ids={0: "123_0", 1: "124_0"})
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "sacct"
+    fake.write_text("#!/bin/sh\necho 'sacct: error: Problem talking to the database' >&2\n"
+                    "exit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(["status", str(manifest.folder)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "sacct failed, showing run folders only" in out
+    assert "Problem talking to the database" in out
+    assert runs[0].signature in out and runs[1].signature in out
+    assert "finished" in out   # the model's state, from its run folder
+
+
 def test_requeues_are_counted_in_the_state():
     record = JobRecord(job_id="7_1", state="RUNNING", exit_code="0:0", elapsed_s=60.0,
                        wall_s=3600.0, total_cpu_s=0.0, alloc_cpus=2, max_rss_bytes=None,
