@@ -150,8 +150,14 @@ def _drive(root: Path, state: dict):
     state["main"], state["main_out"] = sid, out
     manifest = _manifest(root, sid)
     state["first_manifest"] = manifest
+    # Hold the train array (it waits for the prepare job, seconds of work), so that it is still
+    # queued while model 1's spec is broken and the sweep is typed again.
+    (train_array,) = [s["job_id"] for s in manifest.submissions if s["array"] == "train"]
+    subprocess.run(["scontrol", "hold", train_array], check=True, capture_output=True,
+                   timeout=30)
+    held = slurm.sacct([r.job_id for r in manifest.runs if r.stage == "train"])
+    assert {r.state for r in held.values()} == {"PENDING"}, held
     _runs(manifest, "train", seeds)  # remember every run's seed
-    # Break model 1 before its train task can start (it waits for the prepare array).
     broken = Path(_runs(manifest, "train", seeds)[1].path) / "spec.json"
     state["broken_spec"] = broken.read_text()
     broken.write_text("{ not json")
@@ -161,6 +167,8 @@ def _drive(root: Path, state: dict):
     state["retype_out"] = out_again
     state["retype_manifest"] = _manifest(root, sid_again)
     assert sid_again == sid
+    subprocess.run(["scontrol", "release", train_array], check=True, capture_output=True,
+                   timeout=30)
 
     # The split sweep, once the corpus is packed: submitted, then cancelled through the CLI:
     # a dry run (nothing cancelled), the prior stage only, then the rest.
