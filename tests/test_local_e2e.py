@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
-from launching import launch
+from launching import check_header_commands, launch
 
 from ravejobs.data.store import PackedStore
 from ravejobs.metrics import read_metrics
@@ -57,3 +58,17 @@ def test_demo_sweep_trains_through_both_phases_and_skips_when_typed_again(tmp_pa
     assert "train: 1 task(s)" not in again.stdout and "prior: 1 task(s)" not in again.stdout
     assert "not resubmitted" in again.stdout
     assert (train / "state.json").read_text() == before
+
+    # Every job header's reproduce and by-hand commands, run for real as printed.
+    for folder in [*runs.values(), prepare]:
+        check_header_commands(folder, root)
+
+    # stage=export alone re-exports from the trained model and prior; nothing else runs.
+    export_file = next((export / "export").glob("*.ts"))
+    shutil.rmtree(export)
+    trained_state = (train / "state.json").read_text()
+    alone = launch(root, *SHORT[:-1], "stage=export", timeout=900)
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    assert "train: " not in alone.stdout and "prior: " not in alone.stdout
+    assert export_file.is_file()
+    assert (train / "state.json").read_text() == trained_state

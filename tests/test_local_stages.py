@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from launching import launch
+from launching import check_header_commands, launch
 from test_data_helpers import write_bad, write_good
 
 from ravejobs.data.store import PackedStore
@@ -55,3 +55,7 @@ def test_stage_prepare_runs_only_the_prepare_stage(tmp_path):
     assert not (root / "runs").exists()
     (manifest,) = (root / "sweeps").glob("*/manifest.json")
     assert {r["stage"] for r in json.loads(manifest.read_text())["runs"]} == {"prepare"}
+
+    # The job header's two commands, run for real as printed: the same run, same signature.
+    (folder,) = (root / "data").glob("02-PR-07-AS.*")
+    check_header_commands(folder, root)

@@ -15,6 +15,7 @@ from compose import compose_spec
 from test_prior_helpers import one_thread  # noqa: F401
 from test_train_helpers import BASE, corpus, train  # noqa: F401
 
+from ravejobs.cli import main as cli
 from ravejobs.model import checkpoints, load_trained
 from ravejobs.prior.latents import LatentStore
 from ravejobs.prior.model import load_prior, sample
@@ -114,7 +115,7 @@ def test_time_limit_signal_requeues_and_resumes_in_a_real_process(trained, tmp_p
     assert json.loads(run.state_file.read_text())["status"] == "finished"
 
 
-def test_a_model_stopped_in_the_vae_phase_is_refused(trained, tmp_path):
+def test_a_model_stopped_in_the_vae_phase_is_refused(trained, tmp_path, capsys):
     from ravejobs.jobs.prior import PriorJob, PriorRefused
 
     spec, shared_model, _ = trained
@@ -130,6 +131,12 @@ def test_a_model_stopped_in_the_vae_phase_is_refused(trained, tmp_path):
     assert load_trained(shared_model).phase == "gan"
     with pytest.raises(PriorRefused, match=r"phase 'vae', before the adversarial phase"):
         PriorJob(str(prior_run.path))()
+    # `ravejobs export` refuses it too: exit 1, one line saying why, no file
+    capsys.readouterr()
+    assert cli(["export", str(model_run.path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ravejobs export: refused:") and "phase 'vae'" in err
+    assert not model_run.export.exists() or not list(model_run.export.glob("*.ts"))
 
 
 # The prior job's own behaviours (exact resume, USR2, SIGTERM, a checkpoint of another model
@@ -249,3 +256,25 @@ def test_real_model_prior_checkpoint_of_another_model_step_is_not_resumed(own):
     assert load_trained(model_run).step == trained_at + 1
     with pytest.raises(PriorRefused, match=rf"'step': {trained_at}.*'step': {trained_at + 1}"):
         PriorJob(str(prior_run.path))()
+
+
+def test_export_command_from_the_prior_or_the_export_folder_includes_the_prior(own, capsys):
+    from ravejobs.export.run import export_filename
+    from ravejobs.jobs.prior import PriorJob
+
+    model_run, prior_run = own
+    PriorJob(str(prior_run.path))()
+    spec = prior_run.spec()
+    export_run = RunDir.for_spec(spec, "export")
+    export_run.create(spec)
+    for given in (prior_run, export_run):
+        capsys.readouterr()
+        assert cli(["export", str(given.path)]) == 0
+        out = capsys.readouterr().out
+        path = given.export / export_filename(model_run)
+        assert f"wrote {path}" in out and "no prior included" not in out
+        info = json.loads(out[out.index("{"):])
+        assert info["file"] == str(path) and info["prior"] == str(prior_run.path / "prior.pt")
+        assert info["model_step"] == load_trained(model_run).step
+        scripted = torch.jit.load(str(path))
+        assert "prior" in info["methods"] and hasattr(scripted, "prior")
