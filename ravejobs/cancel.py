@@ -1,8 +1,9 @@
 """`ravejobs cancel SWEEP`: scancel every job of a sweep that can still run, and say so in its runs.
 
-Only tasks sacct reports as not yet final are cancelled (scancel on a finished task is an
-error on some sites); each cancelled run's state.json is marked failed "cancelled", so typing
-the sweep again resubmits it and resumes from its last checkpoint.
+Every array the manifest ever recorded is asked about; only arrays with a task sacct reports as
+not yet final are cancelled (scancel on a finished job is an error on some sites); each
+cancelled run's state.json is marked failed "cancelled", so typing the sweep again resubmits it
+and resumes from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -16,31 +17,50 @@ from ravejobs.rundir import RunDir
 
 
 def cancel_sweep(ref: str, stage: str | None = None, dry_run: bool = False) -> list[str]:
-    """Cancel the sweep's live SLURM jobs (optionally one stage's); returns the job ids."""
+    """Cancel every live SLURM job the sweep ever recorded (optionally one stage's).
+
+    Every array in the manifest's submissions counts, not only the job each run names now:
+    an array from an earlier launch can still be running after a later one was recorded.
+    Returns the array (or job) ids cancelled.
+    """
     manifest = Manifest.load(ref)
     if manifest.executor != "slurm":
         print(f"sweep {manifest.sweep_id} ran on {manifest.cluster} ({manifest.executor}): "
               "its jobs ran in the launcher's foreground; nothing to cancel")
         return []
     runs = [r for r in manifest.runs if r.job_id and (stage is None or r.stage == stage)]
-    if not runs:
+    arrays = [str(s["job_id"]) for s in manifest.submissions if s.get("job_id") and
+              (stage is None or str(s.get("array", "")).split(".")[0] == stage)]
+    arrays = list(dict.fromkeys([*arrays, *(_array(r.job_id) for r in runs)]))
+    if not arrays:
         print(f"sweep {manifest.sweep_id}: no submitted jobs"
               + (f" in stage {stage}" if stage else ""))
         return []
-    records = slurm.sacct([r.job_id for r in runs])
-    live = [r for r in runs if r.job_id not in records or not records[r.job_id].final]
+    records = slurm.sacct(arrays)
+    live = [a for a in arrays if _live(a, records)]
     if not live:
-        print(f"sweep {manifest.sweep_id}: all {len(runs)} job(s) already ended; nothing to cancel")
+        print(f"sweep {manifest.sweep_id}: all {len(arrays)} array(s) already ended; "
+              "nothing to cancel")
         return []
-    ids = [r.job_id for r in live]
     if dry_run:
-        print(f"would cancel {len(ids)} job(s): {' '.join(ids)}")
-        return ids
-    slurm.cancel(ids)
-    for run in live:
-        _mark_cancelled(run)
-    print(f"sweep {manifest.sweep_id}: cancelled {len(ids)} job(s): {' '.join(ids)}")
-    return ids
+        print(f"would cancel {len(live)} array(s): {' '.join(live)}")
+        return live
+    slurm.cancel(live)
+    for run in runs:
+        if _array(run.job_id) in live:
+            _mark_cancelled(run)
+    print(f"sweep {manifest.sweep_id}: cancelled {len(live)} array(s): {' '.join(live)}")
+    return live
+
+
+def _array(job_id: str) -> str:
+    return str(job_id).split("_")[0]
+
+
+def _live(array: str, records: dict) -> bool:
+    """Some task of the array has not ended (or the scheduler does not know it yet)."""
+    mine = [r for key, r in records.items() if _array(key) == array]
+    return not mine or any(not r.final for r in mine)
 
 
 def _mark_cancelled(run: ManifestRun) -> None:

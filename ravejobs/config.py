@@ -14,6 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ravejobs.cluster_rules import cluster_problems, storage_problems
+from ravejobs.validate_values import sweep_problems, value_problems
+
 STAGES = ("prepare", "train", "prior", "export")
 KL_MODES = ("fixed", "warmup")
 EXECUTORS = ("local", "slurm")
@@ -146,6 +149,21 @@ class ClusterSpec:
     signal_delay_s: int
     rgu_per_gpu: Mapping[str, float] = field(default_factory=dict)
     setup: tuple[str, ...] = ()
+    nodes: int = 1
+    mig_types: tuple[str, ...] = ()
+    whole_nodes_only: bool = False
+    request_memory: bool = True
+    compute_writes: str = "project"
+
+    @property
+    def tasks_per_node(self) -> int:
+        """One process per GPU (submitit's tasks, Lightning's ranks); one on a CPU-only job."""
+        return max(self.gpus_per_node, 1)
+
+    @property
+    def world_size(self) -> int:
+        """Training processes of one run: nodes x tasks per node."""
+        return self.nodes * self.tasks_per_node
 
     @property
     def gpu_request(self) -> str | None:
@@ -192,6 +210,7 @@ class RunSpec:
         c = dict(d["cluster"])
         c["gpu_types"] = tuple(c["gpu_types"])
         c["setup"] = tuple(c["setup"])
+        c["mig_types"] = tuple(c.get("mig_types", ()))
         return cls(
             dataset=DatasetSpec(**d["dataset"]),
             phase=PhaseSpec(**d["phase"]),
@@ -413,13 +432,17 @@ def _prior(r: _Reader) -> PriorSpec:
 
 def _cluster(r: _Reader) -> ClusterSpec:
     gpu_types = tuple(r.get("cluster.gpu_types", []) or [])
+    nodes = r.integer("cluster.nodes", 1, 1)
+    gpus = r.integer("cluster.gpus_per_node", 0)
+    if r.get("cluster.whole_nodes_only", False) is True and nodes > 1 and gpus == 1:
+        gpus = r.integer("cluster.max_gpus_per_node", 0)  # several nodes: whole nodes
     c = ClusterSpec(
         name=r.text("cluster.name") or "",
         executor=r.choice("cluster.executor", EXECUTORS),
         account=r.text("cluster.account", None) or None,
         partition=r.text("cluster.partition", None),
         gpu_type=r.text("cluster.gpu_type", None),
-        gpus_per_node=r.integer("cluster.gpus_per_node", 0),
+        gpus_per_node=gpus,
         gpu_types=gpu_types,
         max_gpus_per_node=r.integer("cluster.max_gpus_per_node", 0),
         cpus_per_task=r.integer("cluster.cpus_per_task", 1),
@@ -432,17 +455,13 @@ def _cluster(r: _Reader) -> ClusterSpec:
         signal_delay_s=r.integer("cluster.signal_delay_s", 1),
         rgu_per_gpu=dict(r.get("cluster.rgu_per_gpu", {}) or {}),
         setup=tuple(r.get("cluster.setup", []) or []),
+        nodes=nodes,
+        mig_types=tuple(r.get("cluster.mig_types", []) or []),
+        whole_nodes_only=r.boolean("cluster.whole_nodes_only", False),
+        request_memory=r.boolean("cluster.request_memory", True),
+        compute_writes=r.choice("cluster.compute_writes", ("project", "scratch"), "project"),
     )
-    if c.gpu_type and c.gpu_types and c.gpu_type not in c.gpu_types:
-        r.problems.append(
-            f"cluster.gpu_type={c.gpu_type}: {c.name} has {', '.join(c.gpu_types)}; "
-            f"use cluster.gpu_type={c.gpu_types[0]}"
-        )
-    if c.gpus_per_node > c.max_gpus_per_node:
-        r.problems.append(
-            f"cluster.gpus_per_node={c.gpus_per_node}: {c.name} nodes have "
-            f"{c.max_gpus_per_node}; ask for at most {c.max_gpus_per_node}"
-        )
+    r.problems.extend(cluster_problems(c))
     if c.time_min > c.max_time_min:
         r.problems.append(
             f"cluster.time_min={c.time_min}: {c.name} allows at most {c.max_time_min} minutes; "
@@ -455,7 +474,9 @@ def _cluster(r: _Reader) -> ClusterSpec:
         )
     if c.executor == "slurm" and c.name not in ("testslurm",) and not c.account:
         r.problems.append(
-            f"cluster.account: {c.name} needs an account; set SBATCH_ACCOUNT or cluster.account"
+            f"cluster.account: {c.name} needs your allocation's account and none is set: "
+            "export SBATCH_ACCOUNT=def-yourprof, or put it in conf/local/default.yaml "
+            "(see conf/local/README.md)"
         )
     return c
 
@@ -538,8 +559,10 @@ def build_runspec(cfg: Mapping[str, Any], overrides: Iterable[str] = ()) -> RunS
         reason=str(r.get("reason", "") or ""),
         overrides=tuple(overrides),
     )
+    problems.extend(storage_problems(spec.cluster, spec.storage))
     if stage == "prior" and not spec.prior.enabled:
         problems.append("stage=prior with prior=none: choose prior=default to train priors")
+    problems.extend(value_problems(spec))
     if problems:
         raise ConfigError(problems)
     return spec
@@ -556,6 +579,8 @@ def build_runspecs(points: Iterable[tuple[Mapping[str, Any], Iterable[str]]]) ->
         except ConfigError as err:
             where = " ".join(overrides) or "(defaults)"
             problems.extend(f"[{where}] {p}" for p in err.problems)
+    if not problems:
+        problems = sweep_problems(specs)
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))
     return specs

@@ -3,7 +3,8 @@
 A name (`03-TR-07-AS-AUG`) is for people; the signature (8 hex digits) is for identity: a hash
 of the result-affecting settings that differ from the built-in defaults. Settings that do not
 change what is trained (cluster, storage, paths, logging cadence, stage, tag) are left out, so a
-sweep moved to another cluster finds its runs again.
+sweep moved to another cluster finds its runs again; the world size (ranks) enters only when it is
+above 1, since `model.batch` is per GPU and more ranks train on a larger global batch.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def identity(spec: RunSpec, stage: str = "train") -> dict[str, Any]:
     _flatten("kl", kl, out)
     _flatten("train", {k: getattr(spec.train, k) for k in _TRAIN_KEYS}, out)
     out["seed"] = spec.seed
+    if spec.cluster.world_size > 1:  # model.batch is per GPU: more ranks, a larger global batch
+        out["world_size"] = spec.cluster.world_size
     if stage == "prior":
         _flatten("prior", asdict(spec.prior), out)
     return out

@@ -9,7 +9,7 @@ whole predecessor array.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ravejobs.config import STAGES, RunSpec
@@ -43,6 +43,7 @@ class ArrayJob:
     tasks: tuple[Task, ...]
     after: int | None = None
     dependency: str | None = None  # "aftercorr" | "afterok"
+    after_job: str | None = None   # job id(s) already in the queue this array waits for
 
     @property
     def label(self) -> str:
@@ -90,8 +91,14 @@ def make_plan(
     max_array_size: int = 1000,
     max_submit: int | None = None,
     skip: Callable[[Task], bool] = lambda task: False,
+    active: Mapping[tuple[str, str], str] | None = None,
 ) -> Plan:
-    """Stage the sweep. `skip(task)` says a task needs no submission (finished or in flight)."""
+    """Stage the sweep. `skip(task)` says a task needs no submission (finished or in flight).
+
+    `active` maps the key of each task still in the queue (skipped) to its job id (`123_4`):
+    what is planned after such a task waits for that job, not for nothing.
+    """
+    active = active or {}
     limit = max(1, min(max_array_size, max_submit or max_array_size))
     arrays: list[ArrayJob] = []
     placed: dict[tuple[str, str], tuple[int, int]] = {}  # task key -> (array index, position)
@@ -99,23 +106,52 @@ def make_plan(
         todo = [t for t in tasks if not skip(t)]
         if not todo:
             continue
-        # Group by the predecessor array each task waits on, in that array's order.
-        groups: dict[int | None, list[Task]] = {}
+        # Group by the predecessor array each task waits on, in that array's order: an array
+        # of this plan (its index), one already in the queue (its job id), or none.
+        groups: dict[int | str | None, list[Task]] = {}
         for task in todo:
             where = _where(task, placed)
-            groups.setdefault(where[0] if where else None, []).append(task)
+            if where is None and task.needs in active:
+                groups.setdefault(_array_of(active[task.needs]), []).append(task)
+            else:
+                groups.setdefault(where[0] if where else None, []).append(task)
         for after, group in groups.items():
-            if after is not None:
+            if isinstance(after, int):
                 group.sort(key=lambda t: _where(t, placed)[1])  # type: ignore[index]
+            elif isinstance(after, str):
+                group.sort(key=lambda t: _index_of(active[t.needs]))  # type: ignore[index]
             for chunk in _chunks(group, limit):
-                dependency = None
-                if after is not None:
+                dependency, after_job, index = None, None, None
+                if isinstance(after, int):
+                    index = after
                     dependency = "aftercorr" if _pairs(chunk, arrays[after], placed) else "afterok"
+                elif isinstance(after, str):
+                    dependency, after_job = _queued_dependency(
+                        [active[t.needs] for t in chunk])  # type: ignore[index]
                 part = len([a for a in arrays if a.stage == stage])
-                arrays.append(ArrayJob(stage, part, chunk, after, dependency))
+                arrays.append(ArrayJob(stage, part, chunk, index, dependency, after_job))
                 for pos, task in enumerate(chunk):
                     placed[task.key] = (len(arrays) - 1, pos)
     return Plan(tuple(arrays))
+
+
+def _array_of(job_id: str) -> str:
+    return job_id.split("_")[0]
+
+
+def _index_of(job_id: str) -> int:
+    _, _, index = job_id.partition("_")
+    return int(index) if index.isdigit() else 0
+
+
+def _queued_dependency(job_ids: Sequence[str]) -> tuple[str, str]:
+    """Dependency on tasks of one array already in the queue: `aftercorr:<array>` when task i
+    of the new array waits for task i of that array, else `afterok` on each task's own id."""
+    array = _array_of(job_ids[0])
+    if all("_" in j for j in job_ids) and \
+            [_index_of(j) for j in job_ids] == list(range(len(job_ids))):
+        return "aftercorr", array
+    return "afterok", ":".join(dict.fromkeys(job_ids))
 
 
 def _where(task: Task, placed: dict[tuple[str, str], tuple[int, int]]) -> tuple[int, int] | None:

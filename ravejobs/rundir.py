@@ -18,11 +18,12 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ravejobs.atomic import atomic_write_json
+from ravejobs.atomic import atomic_write_json, remove_stale_temps
 from ravejobs.config import RunSpec
 from ravejobs.naming import run_dirname, run_name, signature
 
-STATUSES = ("pending", "submitted", "running", "requeued", "finished", "failed")
+# "blocked": never ran because what it consumes failed (or was itself blocked)
+STATUSES = ("pending", "submitted", "running", "requeued", "finished", "failed", "blocked")
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,10 @@ class RunDir:
         if not self.state_file.exists():
             self.write_state(RunState(stage=self.stage))
 
+    def remove_stale_temps(self) -> list[Path]:
+        """At a job's start: the temporaries of atomic writes a killed job left behind."""
+        return remove_stale_temps(self.path)
+
     def state(self) -> RunState:
         if not self.state_file.exists():
             return RunState(stage=self.stage)
@@ -119,3 +124,22 @@ class RunDir:
 
     def update_state(self, **changes: Any) -> RunState:
         return self.write_state(replace(self.state(), **changes))
+
+
+def shown_status(run: RunDir, state: RunState | None = None) -> str:
+    """The status `status` and `report` both show: a run that has not run while what it
+    consumes failed (or is blocked itself) is "blocked", whatever its state.json still says."""
+    from ravejobs.stages import predecessor
+
+    state = state or run.state()
+    if state.status not in ("pending", "submitted", "blocked"):
+        return state.status
+    try:
+        prev = predecessor(run.stage, run.spec())
+        before = RunDir.for_spec(run.spec(), prev) if prev else None
+    except (OSError, KeyError, TypeError, ValueError):
+        return state.status
+    if before is not None and before.state_file.exists() and \
+            shown_status(before) in ("failed", "blocked"):
+        return "blocked"
+    return "pending" if state.status == "blocked" else state.status

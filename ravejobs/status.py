@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ravejobs import stages
 from ravejobs.report.collect import MetricsCache, active_seconds
-from ravejobs.rundir import RunDir, RunState
+from ravejobs.rundir import RunDir, RunState, shown_status
 
 PHASES = {"vae": "VAE", "gan": "GAN", "prior": "prior"}
-BLOCKED = "blocked (model failed)"
+BLOCKED = "blocked (model failed)"  # a prior; others: "blocked (<predecessor> failed)"
 STYLES = {"FAILED": "red", "failed": "red", "blocked": "red", "TIMEOUT": "red",
           "OUT_OF_MEMORY": "red", "CANCELLED": "yellow", "COMPLETED": "green",
           "finished": "green", "RUNNING": "cyan", "running": "cyan"}
@@ -38,6 +39,7 @@ class StatusRow:
     checkpoint_age_s: float | None
     elapsed_s: float
     gpu_hours: float
+    message: str = ""           # why it failed (one line, e.g. a full disk), from state.json
 
 
 def _age(seconds: float | None) -> str:
@@ -61,13 +63,12 @@ def _checkpoint_age(run: RunDir, state: RunState, now: float) -> float | None:
     return now - max(times) if times else None
 
 
-def _model_failed(run: RunDir) -> bool:
-    """For a prior run: did the model it needs fail?"""
-    try:
-        model = RunDir.for_spec(run.spec(), "train")
-    except (OSError, KeyError, TypeError, ValueError):
-        return False
-    return model.state().status == "failed" if model.state_file.exists() else False
+def _blocked(run: RunDir, state: RunState) -> str:
+    """"blocked (<what> failed)" when the run never ran because what it needs failed."""
+    if shown_status(run, state) != "blocked":
+        return ""
+    prev = stages.predecessor(run.stage, run.spec())
+    return BLOCKED if prev == "train" else f"blocked ({prev} failed)"
 
 
 def _slurm_state(record: Any) -> str:
@@ -91,11 +92,10 @@ def status_row(path: Path, job_id: str, records: dict[str, Any], cache: MetricsC
     try:
         spec = run.spec()
         gpus = spec.cluster.gpus_per_node
-        if run.stage in ("train", "prior"):
-            budget = spec.prior.max_steps if run.stage == "prior" else spec.phase.max_steps
+        budget = stages.stage(run.stage).budget(spec)
     except (OSError, KeyError, TypeError, ValueError):
         gpus = 0
-    if run.stage in ("train", "prior"):
+    if stages.stage(run.stage).steps:
         budget = state.max_steps or budget
     sps = cache.read(run.metrics_file).get("steps_per_s")
     if record is not None:
@@ -113,13 +113,17 @@ def status_row(path: Path, job_id: str, records: dict[str, Any], cache: MetricsC
     phase = PHASES.get(state.phase, state.phase or "—")
     if run.stage == "prior":
         phase = "prior"
-        if state.status not in ("finished", "running") and _model_failed(run):
-            shown, phase = BLOCKED, "—"
+    blocked = _blocked(run, state)
+    if blocked:
+        shown, phase = blocked, "—"
+    # state.json's step is its checkpoint's; the metrics say how far training got since
+    logged = int(sps.step[-1]) if sps is not None and len(sps) else 0
     return StatusRow(
         name=run.name, signature=run.signature, stage=run.stage, state=shown, phase=phase,
-        step=state.step, budget=budget, steps_per_s=sps.last if sps is not None else None,
+        step=max(state.step, logged), budget=budget,
+        steps_per_s=sps.last if sps is not None else None,
         checkpoint_age_s=_checkpoint_age(run, state, now), elapsed_s=elapsed,
-        gpu_hours=gpu_hours)
+        gpu_hours=gpu_hours, message=state.message if state.status == "failed" else "")
 
 
 def sweep_status(manifest: Any, cache: MetricsCache, records: dict[str, Any] | None = None,
@@ -154,7 +158,8 @@ def render(manifest: Any, rows: list[StatusRow], note: str = "") -> Any:
     from ravejobs.slurm import format_duration
 
     title = f"{manifest.sweep_id} on {manifest.cluster} ({manifest.executor})"
-    table = Table(title=title, caption=note or None)
+    why = [f"{r.name}.{r.signature}: {r.message}" for r in rows if r.message]
+    table = Table(title=title, caption="\n".join([note, *why]).strip() or None)
     for header, right in (("run", False), ("signature", False), ("stage", False),
                           ("state", False), ("phase", False), ("step / budget", True),
                           ("steps/s", True), ("checkpoint age", True), ("elapsed", True),

@@ -15,9 +15,11 @@ from typing import Any
 
 from submitit.slurm.slurm import _make_sbatch_string
 
+from ravejobs import stages
 from ravejobs.config import ClusterSpec
 from ravejobs.naming import run_name
 from ravejobs.plan import ArrayJob
+from ravejobs.validate_values import control_chars
 
 WHY = {
     "prepare": "corpus preparation: decode, resample to mono, pack (CPU only)",
@@ -42,11 +44,13 @@ def executor_parameters(
     """
     first = array.tasks[0].spec
     cpus, mem_gb, minutes = stage_resources(array.stage, cluster)
+    nodes, tasks = stage_layout(array.stage, cluster)
     params: dict[str, Any] = {
         "job_name": f"rj-{array.label}-{sweep.removeprefix('sweep-')}",
         "time": minutes,
+        "nodes": nodes,
+        "ntasks_per_node": tasks,
         "cpus_per_task": cpus,
-        "mem": f"{mem_gb:g}G",
         "signal_delay_s": cluster.signal_delay_s,
         "array_parallelism": cluster.array_parallelism,
         "stderr_to_stdout": True,
@@ -55,6 +59,8 @@ def executor_parameters(
         + list(cluster.setup),
         "additional_parameters": {"requeue": True},
     }
+    if cluster.request_memory:
+        params["mem"] = f"{mem_gb * tasks:g}G"
     if array.stage in GPU_STAGES and cluster.gpu_request:
         params["gpus_per_node"] = cluster.gpu_request
     if cluster.account:
@@ -68,20 +74,56 @@ def executor_parameters(
     if first.reason:
         params["comment"] += f": {first.reason}"
     params["comment"] = _one_line(params["comment"])
+    return checked_parameters(params)
+
+
+class UnsafeValue(ValueError):
+    """A value that would break a line of the sbatch script (validation lets none through)."""
+
+
+def checked_parameters(params: dict[str, Any]) -> dict[str, Any]:
+    """Refuse any parameter that could start a line of its own in the sbatch text.
+
+    `#SBATCH` values are quoted by submitit (shlex), so only a line break or another control
+    character could escape them; header lines are comments built with `_one_line`; setup
+    lines are shell by design (the cluster profile's), so each must be exactly one line.
+    """
+    def check(key: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for sub, item in value.items():
+                check(f"{key}.{sub}", item)
+        elif isinstance(value, list | tuple):
+            for i, item in enumerate(value):
+                check(f"{key}[{i}]", item)
+        elif control_chars(str(value)):
+            raise UnsafeValue(f"sbatch {key}={value!r}: holds a line break or control character;"
+                              " refused (validate values with ravejobs.validate_values)")
+
+    for key, value in params.items():
+        check(key, value)
     return params
 
 
 def stage_resources(stage: str, cluster: ClusterSpec) -> tuple[int, float, int]:
     """(CPUs, memory GB, minutes) per task. CPU-only stages ask for less than a GPU's share."""
-    if stage == "prepare":
-        return cluster.cpus_per_task, min(cluster.mem_gb, 32.0), min(cluster.time_min, 180)
-    if stage == "export":
-        return min(cluster.cpus_per_task, 2), min(cluster.mem_gb, 8.0), min(cluster.time_min, 30)
-    return cluster.cpus_per_task, cluster.mem_gb, cluster.time_min
+    return stages.stage(stage).resources(cluster)
+
+
+def stage_layout(stage: str, cluster: ClusterSpec) -> tuple[int, int]:
+    """(nodes, tasks per node): one process per GPU for GPU stages, one task otherwise."""
+    if stage in GPU_STAGES and cluster.gpu_request:
+        return cluster.nodes, cluster.tasks_per_node
+    return 1, 1
 
 
 def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    """Text for one line: whitespace folded to single spaces, control characters made visible."""
+    return _visible(" ".join(str(text).split()))
+
+
+def _visible(text: str) -> str:
+    """Control characters (line breaks included) written as `\\xNN`: nothing ends a line."""
+    return "".join(f"\\x{ord(ch):02x}" if control_chars(ch) else ch for ch in str(text))
 
 
 def current_provenance() -> tuple[str, str]:
@@ -98,23 +140,35 @@ def header_lines(
     spec = array.tasks[0].spec
     gpus = cluster.gpu_request if array.stage in GPU_STAGES and cluster.gpu_request else "none"
     cpus, mem_gb, minutes = stage_resources(array.stage, cluster)
+    nodes, tasks = stage_layout(array.stage, cluster)
+    memory = f"{mem_gb * tasks:g}G memory" if cluster.request_memory else "memory not requested"
     lines = [
-        f"ravejobs {sweep}, stage {array.label}: {WHY[array.stage]}",
-        f"requested by {getpass.getuser()} for account {cluster.account or '-'}"
-        f" on {cluster.name}; reason: {_one_line(spec.reason) or '-'}",
-        f"per task: GPUs {gpus}, {cpus} CPUs, {mem_gb:g}G memory, "
-        f"{minutes} min (requeues itself at the limit and resumes)",
+        f"ravejobs {_one_line(sweep)}, stage {array.label}: {WHY[array.stage]}",
+        f"requested by {_one_line(getpass.getuser())} for account "
+        f"{_one_line(cluster.account or '-')} on {_one_line(cluster.name)}; "
+        f"reason: {_one_line(spec.reason) or '-'}",
+        f"per array task: {nodes} node(s) x (GPUs {gpus}, {tasks} process(es) of {cpus} CPUs, "
+        f"{memory}), {minutes} min (requeues itself at the limit and resumes)",
     ]
-    if array.dependency:
+    if nodes * tasks > 1:
+        lines.append(f"distributed: {nodes * tasks} ranks (one per GPU), model.batch per GPU, "
+                     f"global batch {nodes * tasks} x {spec.model.batch}")
+    if cluster.compute_writes == "scratch":
+        lines.append(f"storage: {_one_line(cluster.name)} compute nodes write only to scratch, "
+                     "which is purged: copy finished runs to project space")
+    if array.dependency and array.after_job:
+        lines.append(f"waits for: {array.dependency}:{array.after_job}, queued by an earlier "
+                     "launch")
+    elif array.dependency:
         lines.append(f"waits for: {array.dependency} on the previous stage's array")
     lines.append("tasks (array index, run, signature, what):")
     for i, task in enumerate(array.tasks):
-        lines.append(f"  {i:>4}  {run_name(task.spec, task.stage)}  {task.signature}  "
-                     f"{_one_line(_what(task.stage, task.spec))}")
-    lines.append(f"run folders: {Path(spec.storage.root) / 'runs'}")
-    lines.append(f"code: ravejobs git {provenance[0]}")
+        lines.append(f"  {i:>4}  {_one_line(run_name(task.spec, task.stage))}  "
+                     f"{_one_line(task.signature)}  {_one_line(_what(task.stage, task.spec))}")
+    lines.append(f"run folders: {_one_line(Path(spec.storage.root) / 'runs')}")
+    lines.append(f"code: ravejobs git {_one_line(provenance[0])}")
     lines.append(f"launched with: {_one_line(provenance[1])}")
-    return [f"# {line}" for line in lines]
+    return [f"# {_visible(line)}" for line in lines]
 
 
 def _what(stage: str, spec: Any) -> str:
@@ -137,7 +191,8 @@ def render_sbatch(
 ) -> str:
     """The exact sbatch script submitit writes for this array (used for dry runs and goldens)."""
     params = executor_parameters(array, cluster, sweep, depends_on, provenance)
-    command = f"{python} -u -m submitit.core._submit {shlex.quote(str(folder))}"
+    checked_parameters({"folder": str(folder), "python": python})
+    command = f"{shlex.quote(python)} -u -m submitit.core._submit {shlex.quote(str(folder))}"
     return _make_sbatch_string(command=command, folder=folder, map_count=len(array.tasks), **params)
 
 
@@ -157,6 +212,7 @@ def submit_array(
     """Submit one array through submitit; returns its jobs (task i runs array.tasks[i])."""
     import submitit
 
+    checked_parameters({"folder": str(folder)})
     from ravejobs.jobs.runner import StageRunner
     from ravejobs.rundir import RunDir
 

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ravejobs.config import ConfigError, RunSpec, build_runspecs
+from ravejobs.launchlock import launch_lock
 from ravejobs.manifest import Manifest, ManifestRun, sweep_id
 from ravejobs.plan import ArrayJob, Plan, Task, make_plan, stage_tasks
 from ravejobs.rundir import RunDir
@@ -57,19 +58,19 @@ def launch_sweep(points: Sequence[tuple[Mapping[str, Any], Iterable[str]]]) -> d
     return result
 
 
-def task_state(task: Task) -> str:
-    """finished | active | started | new, from the run folder (and the packed store)."""
+def task_state(task: Task) -> tuple[str, str]:
+    """(finished | active | started | new, the job id when active), from the run folder."""
     if task.stage == "prepare" and (Path(task.spec.dataset.packed) / "index.json").is_file():
-        return "finished"
+        return "finished", ""
     run = RunDir.for_spec(task.spec, task.stage)
     if not run.state_file.exists():
-        return "new"
+        return "new", ""
     state = run.state()
     if state.status == "finished":
-        return "finished"
+        return "finished", ""
     if state.status in ACTIVE and state.job_id and _job_alive(task.spec, state.job_id):
-        return "active"
-    return "started" if state.step or state.checkpoint else "new"
+        return "active", state.job_id
+    return ("started" if state.step or state.checkpoint else "new"), ""
 
 
 def _job_alive(spec: RunSpec, job_id: str) -> bool:
@@ -90,37 +91,59 @@ def _job_alive(spec: RunSpec, job_id: str) -> bool:
 
 
 def run_sweep(specs: list[RunSpec], dry_run: bool = False) -> dict[str, Any]:
-    cluster = specs[0].cluster
+    cluster = specs[0].cluster  # one cluster and one root per sweep (validate_values)
     root = specs[0].storage.root
     tasks = [t for stage in stage_tasks(specs).values() for t in stage]
     sid = sweep_id(t.key for t in tasks)
-    states = {t.key: task_state(t) for t in tasks}
-    max_array, max_submit = _limits(cluster)
-    plan = make_plan(
-        specs,
-        max_array_size=max_array,
-        max_submit=max_submit,
-        skip=lambda t: states[t.key] in ("finished", "active"),
-    )
-    print_plan(plan, states, sid, dry_run)
     if dry_run:
+        plan, states, _ = _plan(specs, tasks)
+        print_plan(plan, states, sid, dry_run)
         for array in plan.arrays:
-            dep = None if array.after is None else f"<{plan.arrays[array.after].label} array id>"
+            dep = array.after_job if array.after is None else \
+                f"<{plan.arrays[array.after].label} array id>"
             folder = log_folder(root, sid, array)
             console.rule(f"sbatch script: {array.label}")
             print(render_sbatch(array, cluster, sid, folder, dep))
         return {"sweep": sid, "plan": plan, "submitted": []}
-    manifest = _open_manifest(specs[0], sid, tasks)
-    failed: set[tuple[str, str]] = set()
-    if cluster.executor == "local":
-        job_ids = _run_local(plan, manifest, failed)
-    else:
-        job_ids = _submit_slurm(plan, manifest)
+    with launch_lock(root, sid, say=lambda line: console.print(line, markup=False)):
+        plan, states, active = _plan(specs, tasks)
+        print_plan(plan, states, sid, dry_run,
+                   {f"{t.stage} {t.dirname}": active[t.key] for t in tasks if t.key in active})
+        manifest = _open_manifest(specs[0], sid, tasks, active)
+        for task in tasks:  # skipped because its store is current: done, not pending forever
+            if task.stage == "prepare" and states[task.key] == "finished":
+                _store_current(RunDir.for_spec(task.spec, task.stage), task.spec.dataset.packed)
+        failed: set[tuple[str, str]] = set()
+        if cluster.executor == "local":
+            job_ids = _run_local(plan, manifest, failed)
+        else:
+            job_ids = _submit_slurm(plan, manifest)
     console.print(f"sweep [bold]{sid}[/]: manifest {manifest.path}")
-    if cluster.executor != "local" and job_ids:
+    if cluster.executor != "local" and (job_ids or active):
         console.print(f"follow it with: ravejobs status {sid}")
     return {"sweep": sid, "plan": plan, "submitted": job_ids, "manifest": str(manifest.path),
-            "failed": sorted(failed)}
+            "failed": sorted(failed), "held": dict(active)}
+
+
+def _plan(specs: list[RunSpec], tasks: list[Task]
+          ) -> tuple[Plan, dict[tuple[str, str], str], dict[tuple[str, str], str]]:
+    """(plan, state of each task, job id of each task still in the queue)."""
+    states: dict[tuple[str, str], str] = {}
+    active: dict[tuple[str, str], str] = {}
+    for task in tasks:
+        states[task.key], job = task_state(task)
+        if job:
+            active[task.key] = job
+    max_array, max_submit = _limits(specs[0].cluster)
+    plan = make_plan(specs, max_array_size=max_array, max_submit=max_submit,
+                     skip=lambda t: states[t.key] in ("finished", "active"), active=active)
+    return plan, states, active
+
+
+def _store_current(run: RunDir, packed: str) -> None:
+    if run.state().status != "finished":
+        run.update_state(status="finished", phase="prepare",
+                         message=f"store up to date: {packed}; not run again")
 
 
 def _limits(cluster: Any) -> tuple[int, int | None]:
@@ -135,7 +158,10 @@ def _limits(cluster: Any) -> tuple[int, int | None]:
     return int(max_array or 1000), max_submit
 
 
-def _open_manifest(first: RunSpec, sid: str, tasks: list[Task]) -> Manifest:
+def _open_manifest(first: RunSpec, sid: str, tasks: list[Task],
+                   active: Mapping[tuple[str, str], str]) -> Manifest:
+    """This sweep's manifest (kept, never replaced), its run folders, and the job ids of
+    tasks an earlier launch holds in the queue (so `status` and `cancel` see them)."""
     root = first.storage.root
     try:
         manifest = Manifest.load(Path(root) / "sweeps" / sid)
@@ -145,7 +171,9 @@ def _open_manifest(first: RunSpec, sid: str, tasks: list[Task]) -> Manifest:
     for task in tasks:
         run = RunDir.for_spec(task.spec, task.stage)
         run.create(task.spec)
-        manifest.add_run(ManifestRun(run.name, run.signature, task.stage, str(run.path)))
+        entry = manifest.add_run(ManifestRun(run.name, run.signature, task.stage, str(run.path)))
+        if task.key in active:
+            entry.job_id = active[task.key]
     manifest.save()
     return manifest
 
@@ -170,7 +198,7 @@ def _array_id(jobs: list[Any]) -> str:
 def _submit_slurm(plan: Plan, manifest: Manifest) -> list[str]:
     array_ids: list[str] = []
     for array in plan.arrays:
-        depends = array_ids[array.after] if array.after is not None else None
+        depends = array_ids[array.after] if array.after is not None else array.after_job
         cluster = array.tasks[0].spec.cluster
         folder = log_folder(manifest.root, manifest.sweep_id, array)
         jobs = submit_array(array, cluster, manifest.sweep_id, folder, depends)
@@ -188,7 +216,7 @@ def _run_local(plan: Plan, manifest: Manifest, failed: set[tuple[str, str]]) -> 
             if task.needs in failed:
                 failed.add(task.key)
                 RunDir.for_spec(task.spec, task.stage).update_state(
-                    status="failed", message=f"blocked: its {task.needs[0]} failed")
+                    status="blocked", message=f"blocked: its {task.needs[0]} failed")
         if not runnable:
             continue
         sub = ArrayJob(array.stage, array.part, tuple(runnable))
@@ -212,7 +240,9 @@ def _run_local(plan: Plan, manifest: Manifest, failed: set[tuple[str, str]]) -> 
     return ids
 
 
-def print_plan(plan: Plan, states: dict[tuple[str, str], str], sid: str, dry_run: bool) -> None:
+def print_plan(plan: Plan, states: dict[tuple[str, str], str], sid: str, dry_run: bool,
+               held: Mapping[str, str] | None = None) -> None:
+    """The plan as a table; `held`: run folder name -> job id of tasks already queued."""
     title = f"{sid}: {'dry run, nothing submitted' if dry_run else 'plan'}"
     table = Table(title=title)
     for col in ("array", "task", "run", "signature", "what", "after", "state"):
@@ -225,7 +255,8 @@ def print_plan(plan: Plan, states: dict[tuple[str, str], str], sid: str, dry_run
                          f"kl {spec.kl.mode}, {spec.model.name}",
                 "prior": f"{spec.prior.max_steps} prior steps",
             }.get(task.stage, spec.dataset.name)
-            after = "" if array.after is None else \
+            after = "" if array.dependency is None else \
+                f"{array.dependency}:{array.after_job}" if array.after is None else \
                 f"{array.dependency}:{plan.arrays[array.after].label}"
             table.add_row(array.label, str(i), RunDir.for_spec(spec, task.stage).name,
                           task.signature, what, after, states.get(task.key, "new"))
@@ -233,3 +264,6 @@ def print_plan(plan: Plan, states: dict[tuple[str, str], str], sid: str, dry_run
     console.print(table)
     if skipped:
         console.print(f"{len(skipped)} task(s) not resubmitted (finished or still in the queue)")
+    for name, job in (held or {}).items():
+        console.print(f"  held by an earlier launch: {name} (job {job}, still in the queue)",
+                      markup=False)

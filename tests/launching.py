@@ -18,14 +18,14 @@ ISOLATED = "~local"
 
 
 def env_for(root: Path, **extra: str) -> dict[str, str]:
-    """The environment of a launch under `root`: scratch beside it, no account from the shell."""
+    """The environment of a launch under `root`: scratch beside it, no account from the shell
+    (pass SBATCH_ACCOUNT=... in `extra` for one)."""
     scratch = root.parent / "scratch"
     scratch.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "RAVEJOBS_ROOT": str(root), "COLUMNS": "200", "TMPDIR": str(scratch),
-           **extra}
+    env = {**os.environ, "RAVEJOBS_ROOT": str(root), "COLUMNS": "200", "TMPDIR": str(scratch)}
     env.pop("SBATCH_ACCOUNT", None)
     env.pop("SLURM_ACCOUNT", None)
-    return env
+    return {**env, **extra}
 
 
 def launch(root: Path, *args: str, timeout: float = 300,

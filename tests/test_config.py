@@ -13,7 +13,7 @@ GROUPS = ("dataset", "phase", "kl", "model", "prior", "cluster", "storage")
 @pytest.fixture(autouse=True)
 def _root(tmp_path, monkeypatch):
     monkeypatch.setenv("RAVEJOBS_ROOT", str(tmp_path / "root"))
-    monkeypatch.delenv("SBATCH_ACCOUNT", raising=False)
+    monkeypatch.setenv("SBATCH_ACCOUNT", "def-test")  # no account is shipped (issue 12)
     monkeypatch.delenv("SLURM_ACCOUNT", raising=False)
 
 
@@ -127,10 +127,18 @@ def test_all_or_nothing_reports_every_bad_point():
 
 def test_account_comes_from_the_environment(monkeypatch):
     assert compose_spec(["cluster=narval", "dataset=as", "dry_run=true"]).cluster.account == \
-        "rpp-ichiro"
+        "def-test"
     monkeypatch.setenv("SBATCH_ACCOUNT", "def-someone")
     spec = compose_spec(["cluster=fir", "dataset=as", "dry_run=true"])
     assert spec.cluster.account == "def-someone" and spec.cluster.gpu_request == "h100:1"
+
+
+@pytest.mark.parametrize("cluster", ["narval", "fir", "nibi", "rorqual", "trillium"])
+def test_no_account_is_shipped_the_sweep_stops_naming_where_to_set_it(monkeypatch, cluster):
+    monkeypatch.delenv("SBATCH_ACCOUNT")
+    problems = refused([f"cluster={cluster}", "dataset=as"])
+    line = next(p for p in problems if p.startswith("cluster.account"))
+    assert "SBATCH_ACCOUNT" in line and "conf/local/" in line
 
 
 def test_kl_beta_curves():

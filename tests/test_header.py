@@ -47,10 +47,28 @@ def test_header_names_run_resources_and_reason(root, capsys):
     assert str(run.path) in text
     assert "account def-lab" in text and "cluster narval" in text
     assert "GPUs 1 x a100 (--gpus-per-node=a100:1)" in text
-    assert "CPUs 12; memory 120 GB; time 2-00:00:00" in text
+    assert "CPUs 12; memory 124 GB; time 2-00:00:00" in text
     assert f"budget {spec.phase.max_steps} steps" in text
     assert "reason     compare warmups for the paper" in text
     assert "not under SLURM" in text
+
+
+@pytest.mark.parametrize("stage", ["prepare", "export"])
+def test_header_states_what_sbatch_was_asked_for_cpu_stages(root, capsys, stage):
+    """Issue 13 bug 3: prepare and export ask sbatch for less than the cluster's full share;
+    the header must print that request (the one in their sbatch script), not the cluster's."""
+    from ravejobs.submit import stage_resources
+
+    spec, run = _run(["dataset=as", "cluster=narval", "cluster.account=def-lab",
+                      "dry_run=true"], stage=stage)
+    header.print_header(spec, run)
+    text = capsys.readouterr().out
+    cpus, mem, minutes = stage_resources(stage, spec.cluster)
+    assert (mem, minutes) != (spec.cluster.mem_gb, spec.cluster.time_min)
+    line = next(x for x in text.splitlines() if x.startswith("requested"))
+    clock = f"{minutes // 60:02d}:{minutes % 60:02d}:00"
+    assert f"GPUs none; CPUs {cpus}; memory {mem:g} GB; time {clock}" in line, line
+    assert "120 GB" not in line and "2-00:00:00" not in line
 
 
 def test_header_on_a_node_shows_allocation_job_and_restart(root, capsys, monkeypatch):

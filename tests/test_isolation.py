@@ -25,17 +25,20 @@ def user_local_conf():
         LOCAL.unlink()
 
 
-def test_compositions_and_launches_ignore_the_users_local_conf(user_local_conf, tmp_path):
+def test_compositions_and_launches_ignore_the_users_local_conf(user_local_conf, tmp_path,
+                                                               monkeypatch):
+    account = {"SBATCH_ACCOUNT": "rpp-ichiro"}
     # the file is real and would change the sweep when read ...
     plain = subprocess.run([sys.executable, "launch.py", "-m", "cluster=narval", "dataset=as",
-                            "dry_run=true"], cwd=REPO, env=env_for(tmp_path / "a"),
+                            "dry_run=true"], cwd=REPO, env=env_for(tmp_path / "a", **account),
                            capture_output=True, text=True, timeout=300)
     assert plain.returncode == 0, plain.stderr
     assert "--account=def-leaked-from-local" in plain.stdout
     # ... but neither tests/compose.py nor tests/launching.py reads it
+    monkeypatch.setenv("SBATCH_ACCOUNT", "rpp-ichiro")
     assert compose_spec(["cluster=narval", "dataset=as", "dry_run=true"]).cluster.account == (
         "rpp-ichiro")
-    out = launch(tmp_path / "b", "-m", "cluster=narval", "dataset=as", "dry_run=true")
+    out = launch(tmp_path / "b", "-m", "cluster=narval", "dataset=as", "dry_run=true", **account)
     assert out.returncode == 0, out.stderr
     assert "--account=rpp-ichiro" in out.stdout and "def-leaked" not in out.stdout
 

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
+import launching
 import pytest
 from compose import compose_spec
-from launching import launch
 
 from ravejobs.naming import signature
+
+
+def launch(root: Path, *args: str, account: str | None = "rpp-ichiro"
+           ) -> subprocess.CompletedProcess[str]:
+    """The launcher isolated from conf/local/ (tests/launching.py), with this account."""
+    return launching.launch(root, *args, **({"SBATCH_ACCOUNT": account} if account else {}))
 
 
 def test_the_issue_dry_run(tmp_path):
@@ -44,6 +53,7 @@ def test_fast_composition_equals_hydra_composition(tmp_path, monkeypatch):
                  "kl.steps=5e3", "cluster=rorqual", "dry_run=true")
     assert out.returncode == 0, out.stderr
     monkeypatch.setenv("RAVEJOBS_ROOT", str(root))
+    monkeypatch.setenv("SBATCH_ACCOUNT", "rpp-ichiro")
     for dataset in ("as", "as_aug"):
         for size in (16, 32):
             spec = compose_spec([f"dataset={dataset}", f"model.latent_size={size}", "kl=warmup",
@@ -61,3 +71,13 @@ def test_unknown_option_or_value_fails_cleanly(tmp_path, bad, code, says):
     assert out.returncode == code, out.stderr
     assert says in out.stderr and "Traceback" not in out.stderr + out.stdout, out.stderr
     assert not (tmp_path / "root").exists()
+
+
+def test_alliance_sweep_without_account_stops_before_writing(tmp_path):
+    root = tmp_path / "root"
+    out = launch(root, "-m", "dataset=as", "cluster=narval", "dry_run=true", account=None)
+    assert out.returncode == 2
+    line = next(x for x in out.stderr.splitlines() if "cluster.account" in x)
+    assert "SBATCH_ACCOUNT" in line and "conf/local/" in line
+    assert "rpp-ichiro" not in out.stdout + out.stderr
+    assert not root.exists()

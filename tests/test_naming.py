@@ -11,6 +11,7 @@ from ravejobs.naming import delta, run_name, signature
 @pytest.fixture(autouse=True)
 def _root(tmp_path, monkeypatch):
     monkeypatch.setenv("RAVEJOBS_ROOT", str(tmp_path))
+    monkeypatch.setenv("SBATCH_ACCOUNT", "def-test")  # no account is shipped (issue 12)
 
 
 def spec(*overrides: str):

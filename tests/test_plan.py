@@ -72,3 +72,26 @@ def test_two_priors_per_model_fall_back_to_afterok():
 def test_stage_prior_alone():
     plan = make_plan(specs(2, "stage=prior"))
     assert [a.stage for a in plan.arrays] == ["prior"] and plan.arrays[0].after is None
+
+
+def test_an_active_predecessor_is_waited_for_by_job_id():
+    """Re-typing stage=all while stage=train runs: the prior waits for the queued train."""
+    train_keys = [t.key for t in make_plan(specs(2)).by_stage("train")[0].tasks]
+    active = {train_keys[0]: "500_0", train_keys[1]: "500_1"}
+    plan = make_plan(specs(2), skip=lambda t: t.stage == "prepare" or t.key in active,
+                     active=active)
+    assert [a.stage for a in plan.arrays] == ["prior", "export"]
+    prior = plan.by_stage("prior")[0]
+    assert (prior.after, prior.dependency, prior.after_job) == (None, "aftercorr", "500")
+    assert [t.needs for t in prior.tasks] == train_keys
+
+
+def test_active_predecessors_out_of_order_wait_for_their_own_tasks():
+    train_keys = [t.key for t in make_plan(specs(3)).by_stage("train")[0].tasks]
+    active = {train_keys[0]: "500_2", train_keys[2]: "500_0", train_keys[1]: "77"}
+    plan = make_plan(specs(3), skip=lambda t: t.stage == "prepare" or t.key in active,
+                     active=active)
+    priors = plan.by_stage("prior")
+    waits = sorted((a.dependency, a.after_job, len(a.tasks)) for a in priors)
+    # 500_0 and 500_2 pair with new tasks 0 and 1: not aftercorr; 77 is a one-task array
+    assert waits == [("afterok", "500_0:500_2", 2), ("afterok", "77", 1)]

@@ -199,3 +199,41 @@ def test_slurm_rows_come_from_sacct(tmp_path, slurm_cluster, sbatch, wait_final)
     rows = sweep_status(manifest, MetricsCache(("steps_per_s",)), records, now=T0)
     assert [r.state for r in rows] == ["COMPLETED", "FAILED"]
     assert rows[0].elapsed_s == records[ids[0]].wall_s
+
+
+def test_never_ran_after_a_failure_is_blocked_in_status_and_report(tmp_path):
+    """Issue 13 bug 4: a prior cancelled by its failed model's `aftercorr` keeps state.json
+    'submitted', and the export behind it 'pending'; status and the report both say blocked."""
+    from ravejobs.report.collect import RunRecord
+    from ravejobs.report.table import _state
+
+    spec = spec_at(tmp_path, "phase.warmup=30")
+    model = train_run(spec, steps=24, status="failed")
+    prior = RunDir.for_spec(spec, "prior")
+    prior.create(spec)
+    prior.update_state(status="submitted", job_id="77_0")
+    export = RunDir.for_spec(spec, "export")
+    export.create(spec)
+    rows = {r.stage: r for r in sweep_status(manifest_for(tmp_path, [model, prior, export]),
+                                             MetricsCache(("steps_per_s",)))}
+    assert rows["train"].state == "failed"
+    assert rows["prior"].state == BLOCKED
+    assert rows["export"].state == "blocked (prior failed)"
+    for run in (prior, export):
+        assert _state(RunRecord(run, spec, run.state(), {})) == "blocked"
+    model.update_state(status="finished")  # once the model is trained again, nothing blocks
+    assert status_row(prior.path, "", {}, MetricsCache(("steps_per_s",)),
+                      time.time()).state == "submitted"
+
+
+def test_status_step_is_the_checkpoint_or_the_newest_logged(local_sweep):
+    """state.json's step is its checkpoint's (bug 4); status shows training's progress from
+    the metrics when it is further."""
+    root, runs, _ = local_sweep
+    live = runs[4]
+    live.update_state(step=12)  # checkpoint at 12, metrics logged to 30
+    try:
+        row = status_row(live.path, "", {}, MetricsCache(("steps_per_s",)), time.time())
+    finally:
+        live.update_state(step=30)  # the module's fixture, as the other tests expect it
+    assert row.step == 30

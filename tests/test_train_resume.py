@@ -164,3 +164,90 @@ def test_bf16_mixed_precision_trains_both_phases(tmp_path, corpus):  # noqa: F81
     loss_dis = [v for _, v in metrics["loss_dis"].values()]   # phase 2 was reached
     assert loss_dis and all(math.isfinite(v) for v in loss_dis)
     assert all(torch.isfinite(p).all() for p in params(run).values())
+
+
+class _KickAt(pl.Callback):
+    """Sends SIGUSR2 to this process once, at the Lightning hook `hook` (issue 13 bug 1)."""
+
+    def __init__(self, hook: str):
+        self.hook, self.sent = hook, False
+
+    def _kick(self, hook: str) -> None:
+        if hook == self.hook and not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGUSR2)
+
+    def setup(self, trainer, pl_module, stage):
+        self._kick("setup")
+
+    def on_fit_start(self, trainer, pl_module):
+        self._kick("on_fit_start")
+
+    def on_train_batch_start(self, trainer, pl_module, *args):
+        self._kick("first_step")
+
+
+def _optimizer_steps(ckpt: dict) -> list[int]:
+    return [len(o["state"]) for o in ckpt["optimizers"]]
+
+
+@pytest.mark.parametrize("hook", ["setup", "on_fit_start", "first_step"])
+def test_requeue_signal_before_state_is_restored_keeps_the_checkpoint(
+        tmp_path, corpus, reference, hook):  # noqa: F811
+    """A time-limit signal while a resumed job sets up must not write blank optimizer states
+    over last.ckpt; at the first step it saves after that step, optimizers whole; the run then
+    ends bitwise equal to an uninterrupted one."""
+    from ravejobs.jobs.train import TrainJob
+
+    spec, ref_run, _, _ = reference
+    _, run = make_run(tmp_path, corpus)
+    train(run, stop_at=6)  # in the GAN phase: both optimizers have state
+    before = checkpoints.read(run.checkpoints / checkpoints.LAST, lazy=False)
+    assert before["step"] == 6 and all(_optimizer_steps(before))
+    job = TrainJob(str(run.path))
+    requeued = []
+
+    def submitit_like(signum, frame):  # submitit's USR2 handler: checkpoint, then exit
+        requeued.append(job.checkpoint())
+        raise SystemExit(-1)
+
+    old = signal.signal(signal.SIGUSR2, submitit_like)
+    try:
+        torch.set_num_threads(1)
+        with pytest.raises(SystemExit):
+            job(hardware={"accelerator": "cpu", "devices": 1, "strategy": "auto"},
+                callbacks=[_KickAt(hook)])
+    finally:
+        signal.signal(signal.SIGUSR2, old)
+    assert len(requeued) == 1
+    last = checkpoints.read(run.checkpoints / checkpoints.LAST, lazy=False)
+    assert _optimizer_steps(last) == _optimizer_steps(before)
+    if hook == "first_step":
+        assert last["step"] == 7 and last["reason"] == "requeue"
+    else:
+        assert last["step"] == 6 and last["reason"] == before["reason"]
+    state = run.state()
+    assert state.status == "requeued" and state.step == last["step"]
+    summary = requeued[0].function(hardware={"accelerator": "cpu", "devices": 1,
+                                             "strategy": "auto"})
+    assert summary["step"] == spec.phase.max_steps
+    assert_same(params(ref_run), params(run))
+
+
+def test_state_step_is_always_its_checkpoints_step(tmp_path, corpus):  # noqa: F811
+    """Issue 13 bug 4: after every step, state.json names a checkpoint whose stored step is the
+    step state.json gives (none and step 0 before the first save); `started` is set."""
+    _, run = make_run(tmp_path, corpus)
+    seen = []
+
+    class Check(pl.Callback):
+        def on_train_batch_end(self, trainer, pl_module, *args):
+            state = run.state()
+            ckpt = checkpoints.read(state.checkpoint) if state.checkpoint else None
+            seen.append((pl_module.step, state.step, ckpt["step"] if ckpt else 0))
+            assert state.started > 0
+
+    train(run, callbacks=[Check()])
+    assert all(state == saved for _, state, saved in seen), seen
+    assert [s for s, _, _ in seen] == list(range(1, 9))
+    assert run.state().started > 0

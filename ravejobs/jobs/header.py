@@ -19,6 +19,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from ravejobs import stages
 from ravejobs.config import RunSpec
 from ravejobs.rundir import RunDir
 
@@ -73,15 +74,17 @@ def _purpose(spec: RunSpec, stage: str) -> str:
 
 
 def _requested(spec: RunSpec, stage: str) -> str:
+    """What sbatch was asked for: the stage's own request (stages.py), not the cluster's."""
     c = spec.cluster
-    gpu_stage = stage in ("train", "prior")
-    if gpu_stage and c.gpus_per_node > 0:
+    row = stages.stage(stage)
+    cpus, mem_gb, minutes = row.resources(c)
+    if row.gpu and c.gpus_per_node > 0:
         kind = c.gpu_type or "gpu (untyped)"
         gpus = f"{c.gpus_per_node} x {kind} (--gpus-per-node={c.gpu_request})"
     else:
         gpus = "none"
-    return (f"GPUs {gpus}; CPUs {c.cpus_per_task}; memory {c.mem_gb:g} GB; "
-            f"time {_minutes(c.time_min)} (USR2 {c.signal_delay_s} s before the limit)")
+    return (f"GPUs {gpus}; CPUs {cpus}; memory {mem_gb:g} GB; "
+            f"time {_minutes(minutes)} (USR2 {c.signal_delay_s} s before the limit)")
 
 
 def reproduce_commands(spec: RunSpec, run: RunDir) -> list[str]:
@@ -178,7 +181,7 @@ def _allocated_gpus(spec: RunSpec, stage: str) -> int:
             if value:
                 return int(value) if name == "SLURM_GPUS_ON_NODE" else len(value.split(","))
         return 0
-    return spec.cluster.gpus_per_node if stage in ("train", "prior") else 0
+    return spec.cluster.gpus_per_node if stages.stage(stage).gpu else 0
 
 
 def efficiency_lines(elapsed_s: float) -> list[str]:

@@ -21,6 +21,7 @@ import submitit
 import torch
 
 from ravejobs.config import RunSpec
+from ravejobs.diskfull import describe
 from ravejobs.jobs.header import print_footer, print_header
 from ravejobs.jobs.runner import StageInterrupted, StageRefused, by_hand
 from ravejobs.metrics import MetricsWriter
@@ -104,7 +105,7 @@ class PriorJob(submitit.helpers.Checkpointable):
             raise  # saved, footer printed
         except Exception as err:
             steps = self._trainer.step if self._trainer else run.state().step
-            print_footer(run, f"failed: {type(err).__name__}: {err}", steps)
+            print_footer(run, f"failed: {describe(err, run.path)}", steps)
             raise
         print_footer(run, "finished", summary["steps"])
         return summary

@@ -11,12 +11,14 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
 
 import submitit
 
+from ravejobs.diskfull import describe
 from ravejobs.rundir import RunDir
 
 
@@ -80,20 +82,26 @@ class StageRunner(submitit.helpers.Checkpointable):
 
     def __call__(self) -> Any:
         run = RunDir.open(self.run_dir)
+        run.remove_stale_temps()  # issue 13: a killed write's temporary goes at the next start
         job_id = current_job_id()
         _link_log(run, job_id)
-        run.update_state(status="running", job_id=job_id, message="")
+        run.update_state(status="running", job_id=job_id, message="",
+                         started=run.state().started or time.time())
         self._job = job_class(self.stage)(self.run_dir)
         try:
-            result = self._job()
+            result = self._job(**self.job_options())
         except Exception as err:  # recorded for `ravejobs status`, then re-raised for SLURM
-            run.update_state(status="failed", message=f"{type(err).__name__}: {err}")
+            run.update_state(status="failed", message=describe(err, run.path))
             traceback.print_exc(file=sys.stderr)
             raise
         state = run.state()
         if state.status != "finished":
             run.update_state(status="finished")
         return result
+
+    def job_options(self) -> dict[str, Any]:
+        """Keyword arguments for the stage's job (none in production; tests add callbacks)."""
+        return {}
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
         if self._job is not None and hasattr(self._job, "checkpoint"):

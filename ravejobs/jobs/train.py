@@ -16,6 +16,7 @@ from typing import Any
 
 import submitit
 
+from ravejobs.diskfull import describe
 from ravejobs.jobs.runner import StageInterrupted, by_hand
 from ravejobs.rundir import RunDir
 
@@ -62,7 +63,7 @@ class TrainJob(submitit.helpers.Checkpointable):
             summary = self._session.run()
         except Exception as err:
             step = self._session.step if self._session is not None else run.state().step
-            print_footer(run, f"failed: {type(err).__name__}: {err}", step)
+            print_footer(run, f"failed: {describe(err, run.path)}", step)
             raise
         reason = summary["reason"]
         if reason == "finished":
@@ -77,13 +78,20 @@ class TrainJob(submitit.helpers.Checkpointable):
     def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
         """Save at the current step boundary and ask submitit to run a fresh job on the folder."""
         run = RunDir.open(self.run_dir)
-        if self._session is not None and self._session.trainer is not None:
+        session = self._session
+        if session is not None and session.restored:
             from ravejobs.jobs.header import print_footer
 
-            path = self._session.save("requeue")
-            run.update_state(status="requeued", checkpoint=path, step=self._session.step,
-                             message=f"requeued at step {self._session.step}")
-            print_footer(run, "requeued at time limit", self._session.step)
+            path = session.save("requeue")
+            run.update_state(status="requeued", checkpoint=path, step=session.step,
+                             message=f"requeued at step {session.step}")
+            print_footer(run, "requeued at time limit", session.step)
+        else:  # still setting up: the checkpoint on disk is the newest whole state
+            kept = session.checkpoint_path if session is not None else ""
+            print(f"train: requeue before training resumed: nothing saved; "
+                  f"{kept or 'no checkpoint yet'} stays", flush=True)
+            run.update_state(status="requeued",
+                             message="requeued before training resumed; nothing saved")
         return submitit.helpers.DelayedSubmission(TrainJob(self.run_dir))
 
 

@@ -12,12 +12,14 @@ never decide, so a renamed or copied file cannot send a run backwards.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ravejobs.atomic import atomic_torch_save
+from ravejobs.diskfull import as_disk_full
 
 FORMAT = "ravejobs.rave/1"
 LAST = "last.ckpt"
@@ -67,10 +69,31 @@ def save_rolling(folder: str | os.PathLike[str], payload: dict[str, Any],
     if keep_last > 1 and last.exists():
         old = read(last)
         if old is not None and old["step"] != payload["step"]:
-            os.replace(last, folder / f"last-{old['step']:09d}.ckpt")
-    atomic_torch_save(last, payload)
+            # A second name for the old file, not a rename: last.ckpt stays whole (and is what
+            # state.json names) until the new one has been written in full and renamed over it.
+            _keep_copy(last, folder / f"last-{old['step']:09d}.ckpt")
+    write(last, payload)
     prune(folder, keep_last)
     return last
+
+
+def write(path: Path, payload: dict[str, Any]) -> Path:
+    """Atomic torch.save; a full disk is raised as one `DiskFull` line (path, free space)."""
+    try:
+        return atomic_torch_save(path, payload)
+    except Exception as err:
+        full = as_disk_full(err, path)
+        if full is not None:
+            raise full from err
+        raise
+
+
+def _keep_copy(source: Path, target: Path) -> None:
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)  # no space needed; the file system must allow hard links
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def prune(folder: Path, keep_last: int) -> list[Path]:
@@ -87,4 +110,4 @@ def prune(folder: Path, keep_last: int) -> list[Path]:
 
 
 def save_phase_end(folder: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
-    return atomic_torch_save(Path(folder) / PHASE_END, payload)
+    return write(Path(folder) / PHASE_END, payload)

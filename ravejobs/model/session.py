@@ -110,6 +110,9 @@ class TrainSession:
         self.val_batches = [torch.from_numpy(b) for b in
                             val.val_batches(VAL_BATCHES, spec.model.batch)]
         self.trainer: pl.Trainer | None = None
+        # False until `begin` has put the optimizer states back: a save before that would write
+        # blank (or no) optimizer states over a good checkpoint (a requeue during setup).
+        self.restored = False
         self.stop_reason = ""
         self.last_saved_step = -1
         self.checkpoint_path = str(self.resumed_from or "")
@@ -133,6 +136,10 @@ class TrainSession:
     def save(self, reason: str) -> str:
         """Write `last.ckpt` now; call only at a step boundary. Returns the path."""
         if not self.is_main or self.trainer is None:
+            return self.checkpoint_path
+        if not self.restored:
+            self.log(f"train: not saving at step {self.step} ({reason}): optimizer states are "
+                     f"not restored yet; {self.checkpoint_path or 'no checkpoint'} stays")
             return self.checkpoint_path
         if self.last_saved_step == self.step:
             return self.checkpoint_path
@@ -211,6 +218,7 @@ class TrainSession:
         if self.optimizer_states is not None:
             for opt, state in zip(trainer.optimizers, self.optimizer_states, strict=True):
                 opt.load_state_dict(state)
+        self.restored = True
         if self.step >= self.warmup:
             self.model.freeze_encoder()
         self.saved_at = self.logged_at = time.monotonic()
@@ -220,8 +228,10 @@ class TrainSession:
 
             self.metrics = MetricsWriter(self.run_dir.metrics_file)
             self.tb = SummaryWriter(str(self.run_dir.tb))
+            state = self.run_dir.state()
             self.run_dir.update_state(status="running", step=self.step,
                                       max_steps=self.max_steps,
+                                      started=state.started or time.time(),
                                       phase=self.model.phase_at(self.step))
 
     def end(self) -> None:
@@ -248,9 +258,7 @@ class TrainSession:
             keys = ("distance", "beta", "loss_gen", "loss_dis", "feature_matching", "kl")
             values = {k: float(self.model.logs[k]) for k in keys if k in self.model.logs}
             values.update(steps_per_s=rate, phase=float(s > self.warmup))
-            self.write(values)
-            if self.is_main:
-                self.run_dir.update_state(step=s, phase=self.model.phase_at(s - 1))
+            self.write(values)  # state.json's step moves only with its checkpoint (save)
         if s % t.val_every == 0 or s == self.warmup or s == self.max_steps:
             self.validate(s)
         if s == self.warmup and self.is_main:

@@ -19,6 +19,7 @@ import torch
 
 from ravejobs.atomic import atomic_torch_save
 from ravejobs.config import PriorSpec
+from ravejobs.diskfull import as_disk_full
 from ravejobs.prior.latents import LatentWindows
 from ravejobs.prior.model import Prior
 
@@ -83,7 +84,14 @@ class PriorTrainer:
              extra: dict[str, Any] | None = None) -> Path:
         """Write `prior-<step>.pt` atomically, then prune all but the newest `keep`."""
         folder = Path(folder)
-        path = atomic_torch_save(folder / f"prior-{self.step:09d}.pt", self.state_dict(extra))
+        path = folder / f"prior-{self.step:09d}.pt"
+        try:
+            atomic_torch_save(path, self.state_dict(extra))
+        except Exception as err:
+            full = as_disk_full(err, path)
+            if full is not None:
+                raise full from err
+            raise
         for old in checkpoints(folder)[:-max(1, keep)]:
             old.unlink(missing_ok=True)
         return path

@@ -11,6 +11,7 @@ from typing import Any
 
 from ravejobs.naming import identity
 from ravejobs.report.collect import RunRecord
+from ravejobs.rundir import shown_status
 
 
 def _hm(seconds: float) -> str:
@@ -36,6 +37,9 @@ def _kl(r: RunRecord) -> str | None:
 
 
 def _state(r: RunRecord) -> str:
+    shown = shown_status(r.run, r.state)
+    if shown == "blocked":
+        return shown
     phase = {"vae": "VAE", "gan": "GAN", "prior": "prior"}.get(r.state.phase, r.state.phase)
     if phase and r.state.status != "finished":
         return f"{r.state.status} ({phase})"
