@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from launching import check_header_commands, launch
 from test_data_helpers import write_bad, write_good
 
 from ravejobs.data.store import PackedStore
+
+pytestmark = pytest.mark.slow   # launches that start job processes: a minute on the shared CPU
 
 
 def corpora(data: Path) -> None:

@@ -93,10 +93,13 @@ def _split_id(job_id: str) -> tuple[str, str]:
     return array, task or "0"
 
 
-def _script(root: Path, sid: str, label: str) -> str:
-    scripts = sorted((root / "sweeps" / sid / "slurm" / label).glob("*_submission.sh"))
-    assert scripts, f"no sbatch script for {label}"
-    return scripts[-1].read_text()
+def _script(root: Path, sid: str, label: str, manifest: Manifest) -> str:
+    """The sbatch script of the array `label` as first submitted in `manifest` (a later
+    resubmission of the same stage writes its own script beside it)."""
+    (job_id,) = [s["job_id"] for s in manifest.submissions if s["array"] == label][:1]
+    script = root / "sweeps" / sid / "slurm" / label / f"{job_id}_submission.sh"
+    assert script.is_file(), f"no sbatch script for {label} ({job_id})"
+    return script.read_text()
 
 
 def _step_seconds(metrics: Path) -> float:
@@ -237,9 +240,10 @@ def test_one_array_per_stage_logs_by_job_and_task(e2e):
     manifest = e2e["main_manifest"]
     labels = [s["array"] for s in manifest.submissions]
     assert labels == ["prepare", "train", "prior", "export"]
-    assert "#SBATCH --array" not in _script(root, sid, "prepare")  # one task: a plain job
+    # one task: a plain job
+    assert "#SBATCH --array" not in _script(root, sid, "prepare", manifest)
     for label in ("train", "prior", "export"):
-        assert "#SBATCH --array=0-1%2" in _script(root, sid, label)
+        assert "#SBATCH --array=0-1%2" in _script(root, sid, label, manifest)
     records = e2e["main_records"]
     train0 = _runs(manifest, "train", e2e["seeds"])[0]
     assert records[train0.job_id].state == "COMPLETED"
@@ -271,8 +275,10 @@ def test_prior_waits_aftercorr_and_failed_model_blocks_only_its_prior(e2e):
     root, sid = e2e["root"], e2e["main"]
     manifest = e2e["main_manifest"]
     subs = {s["array"]: s for s in manifest.submissions}
-    assert f"--dependency=aftercorr:{subs['train']['job_id']}" in _script(root, sid, "prior")
-    assert f"--dependency=afterok:{subs['prepare']['job_id']}" in _script(root, sid, "train")
+    prior_script = _script(root, sid, "prior", manifest)
+    assert f"--dependency=aftercorr:{subs['train']['job_id']}" in prior_script
+    assert f"--dependency=afterok:{subs['prepare']['job_id']}" in _script(root, sid, "train",
+                                                                          manifest)
     records = e2e["main_records"]
     train, prior = (_runs(manifest, s, e2e["seeds"]) for s in ("train", "prior"))
     assert records[train[1].job_id].state == "FAILED"
