@@ -335,17 +335,19 @@ def test_split_arrays_pair_the_right_tasks(e2e):
 
 def test_cancel_dry_run_then_one_stage_then_the_rest(e2e):
     manifest = e2e["split_manifest"]
-    ids = {stage: [r.job_id for r in manifest.runs if r.stage == stage]
-           for stage in ("train", "prior", "export")}
+    tasks = {stage: [r.job_id for r in manifest.runs if r.stage == stage]
+             for stage in ("train", "prior", "export")}
+    arrays = {stage: {s["job_id"] for s in manifest.submissions
+                      if s["array"].split(".")[0] == stage} for stage in tasks}
     dry = e2e["cancel_dry"]
     assert dry.returncode == 0, dry.stderr
-    assert "would cancel" in dry.stdout and all(i in dry.stdout for i in ids["prior"])
+    assert "would cancel" in dry.stdout and arrays["prior"] <= set(dry.stdout.split())
     assert "CANCELLED" not in {r.state for r in e2e["after_dry"].values()}   # nothing cancelled
     prior = e2e["cancel_prior"]
     assert prior.returncode == 0, prior.stderr
-    assert all(i in prior.stdout for i in ids["prior"])
-    assert not any(i in prior.stdout for i in ids["train"] + ids["export"])
-    assert {e2e["after_prior"][i].state for i in ids["prior"]} == {"CANCELLED"}
+    said = set(prior.stdout.split())
+    assert arrays["prior"] <= said and not said & (arrays["train"] | arrays["export"]), said
+    assert {e2e["after_prior"][i].state for i in tasks["prior"]} == {"CANCELLED"}
     assert "CANCELLED" not in {r.state for r in e2e["train_after_prior"].values()}
     assert e2e["cancel"].returncode == 0, e2e["cancel"].stderr
     states = {r.state for r in e2e["split_records"].values()}
