@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ravejobs import slurm
+from ravejobs import slurm, stages
 from ravejobs.manifest import Manifest, ManifestRun
 from ravejobs.rundir import RunDir
 
@@ -84,7 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("sweep", help="sweep id (under $RAVEJOBS_ROOT/sweeps), folder, manifest, "
                                  "or 'latest'")
-    p.add_argument("--stage", choices=("prepare", "train", "prior", "export"),
+    p.add_argument("--stage", choices=stages.NAMES,
                    help="only this stage's jobs")
     p.add_argument("--dry-run", action="store_true", help="list the jobs, cancel nothing")
     p.set_defaults(func=_main)

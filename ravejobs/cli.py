@@ -37,8 +37,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except (FileNotFoundError, NotADirectoryError, ValueError) as err:
+        if isinstance(err, OSError) and err.filename is not None:
+            from ravejobs.oserrors import os_error_line
+
+            err = os_error_line(err)  # type: ignore[assignment]
         print(f"ravejobs {args.command}: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # read-only, permission, full disk: one line naming the path
+        from ravejobs.oserrors import os_error_line
+
+        print(f"ravejobs {args.command}: {os_error_line(err)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

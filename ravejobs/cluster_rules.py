@@ -58,3 +58,4 @@ def storage_problems(c: ClusterSpec, s: StorageSpec) -> list[str]:
             "runs to project space (scratch is purged)"
         ]
     return []
+

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from ravejobs.cluster_rules import cluster_problems, storage_problems
+from ravejobs.stages import NAMES
 from ravejobs.validate_values import sweep_problems, value_problems
 
-STAGES = ("prepare", "train", "prior", "export")
+STAGES = NAMES  # the stage table (ravejobs.stages)
 KL_MODES = ("fixed", "warmup")
 EXECUTORS = ("local", "slurm")
 SCRATCH_MARKERS = ("/scratch", "/localscratch", "/tmp/slurm")

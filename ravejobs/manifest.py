@@ -1,7 +1,8 @@
 """The sweep manifest: which runs a sweep holds and which job runs each, written atomically.
 
-`<storage.root>/sweeps/<sweep_id>/manifest.json`. The sweep id hashes the (stage, signature)
-of every run, so the same sweep typed twice finds the same manifest and updates it.
+`<storage.root>/sweeps/<sweep_id>/manifest.json`, run paths relative to the storage root (the
+root is where the manifest lies, so a moved root just works). The sweep id hashes the (stage,
+signature) of every run, so the same sweep typed twice finds the same manifest and updates it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ravejobs.atomic import atomic_write_json
+from ravejobs.rootpaths import from_root, to_root
 
 
 @dataclass
@@ -53,7 +55,11 @@ class Manifest:
         return self.folder / "manifest.json"
 
     def save(self) -> Path:
-        return atomic_write_json(self.path, asdict(self))
+        """Written with run paths relative to the storage root (see ravejobs.rootpaths)."""
+        data = asdict(self)
+        for run in data["runs"]:
+            run["path"] = to_root(run["path"], self.root)
+        return atomic_write_json(self.path, data)
 
     def run(self, stage: str, signature: str) -> ManifestRun | None:
         return next((r for r in self.runs if r.key == (stage, signature)), None)
@@ -67,8 +73,15 @@ class Manifest:
 
     @classmethod
     def from_file(cls, path: str | Path) -> Manifest:
-        data = json.loads(Path(path).read_text())
-        data["runs"] = [ManifestRun(**r) for r in data.get("runs", [])]
+        """Load; the storage root is where the file lies (`<root>/sweeps/<id>/manifest.json`),
+        so a copied root works in place and nothing is written under the old one."""
+        path = Path(path).absolute()
+        data = json.loads(path.read_text())
+        stored = str(data.get("root", ""))
+        root = str(path.parents[2]) if path.parent.parent.name == "sweeps" else stored
+        data["root"] = root
+        data["runs"] = [ManifestRun(**{**r, "path": from_root(r["path"], root, stored)})
+                        for r in data.get("runs", [])]
         return cls(**data)
 
     @classmethod

@@ -14,10 +14,11 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from ravejobs import stages
 from ravejobs.config import KLSpec, ModelSpec, PriorSpec, RunSpec
 
 # Stage numbers follow the notebook: 03-TR-… models, 04-TP-… their priors.
-STAGE_CODES = {"prepare": (2, "PR"), "train": (3, "TR"), "prior": (4, "TP"), "export": (5, "EX")}
+STAGE_CODES = {s.name: (s.number, s.code) for s in stages.TABLE}
 
 _DEFAULTS: dict[str, Any] = {
     "model": asdict(ModelSpec()),

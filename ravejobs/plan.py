@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ravejobs.config import STAGES, RunSpec
+from ravejobs import stages
+from ravejobs.config import RunSpec
 from ravejobs.naming import run_dirname, signature
 
-# Which stage's output each stage consumes.
-PREDECESSOR = {"prepare": None, "train": "prepare", "prior": "train", "export": "prior"}
+# Which stage's output each stage consumes (the stage table's column).
+PREDECESSOR = {s.name: s.predecessor for s in stages.TABLE}
 
 
 @dataclass(frozen=True)
@@ -63,17 +64,14 @@ class Plan:
 
 
 def _task(spec: RunSpec, stage: str) -> Task:
-    prev = PREDECESSOR[stage]
-    # export packages the model (and its prior when one is trained)
-    if stage == "export" and not spec.prior.enabled:
-        prev = "train"
+    prev = stages.predecessor(stage, spec)  # export without a prior packages the model alone
     needs = (prev, signature(spec, prev)) if prev else None
     return Task(stage, spec, signature(spec, stage), run_dirname(spec, stage), needs)
 
 
 def stage_tasks(specs: Iterable[RunSpec]) -> dict[str, list[Task]]:
     """Unique tasks per stage, in sweep order (runs sharing a corpus share one prepare)."""
-    out: dict[str, dict[tuple[str, str], Task]] = {s: {} for s in STAGES}
+    out: dict[str, dict[tuple[str, str], Task]] = {s: {} for s in stages.NAMES}
     for spec in specs:
         for stage in spec.stages:
             task = _task(spec, stage)

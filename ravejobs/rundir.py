@@ -1,8 +1,10 @@
 """The run folder on project storage: where a run's spec, state, checkpoints and metrics live.
 
     <storage.root>/runs/<name>.<signature>/
-        spec.json         the RunSpec that made it (never rewritten with a different signature)
-        state.json        status, stage, phase, step / budget, job id, last checkpoint (atomic)
+        spec.json         the RunSpec that made it (never rewritten with a different signature;
+                          read back re-rooted to where the folder lies now)
+        state.json        status, stage, phase, step / budget, job id, last checkpoint (atomic;
+                          paths relative to the storage root, so the root can move)
         checkpoints/      last.ckpt, phase-boundary checkpoints (atomic, pruned)
         metrics.csv       append-only `step,time,key,value` rows (see ravejobs.metrics)
         tb/               TensorBoard events
@@ -18,9 +20,12 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ravejobs import stages
 from ravejobs.atomic import atomic_write_json, remove_stale_temps
 from ravejobs.config import RunSpec
 from ravejobs.naming import run_dirname, run_name, signature
+from ravejobs.ranks import is_main_process
+from ravejobs.rootpaths import from_root, moved, to_root
 
 # "blocked": never ran because what it consumes failed (or was itself blocked)
 STATUSES = ("pending", "submitted", "running", "requeued", "finished", "failed", "blocked")
@@ -59,7 +64,7 @@ class RunDir:
 
     @classmethod
     def for_spec(cls, spec: RunSpec, stage: str) -> RunDir:
-        folder = "data" if stage == "prepare" else "runs"
+        folder = stages.stage(stage).folder
         path = Path(spec.storage.root) / folder / run_dirname(spec, stage)
         return cls(path=path, name=run_name(spec, stage), signature=signature(spec, stage),
                    stage=stage)
@@ -79,8 +84,14 @@ class RunDir:
     logs = property(lambda self: self.path / "logs")
     export = property(lambda self: self.path / "export")
 
+    @property
+    def root(self) -> Path:
+        """The storage root this folder lies in now (`<root>/runs/<run>`, `<root>/data/<run>`)."""
+        return self.path.parent.parent
+
     def spec(self) -> RunSpec:
-        return RunSpec.from_dict(json.loads(self.spec_file.read_text()))
+        """The stored spec, its storage paths re-rooted to where this folder lies now."""
+        return reroot(RunSpec.from_dict(json.loads(self.spec_file.read_text())), self.root)
 
     def create(self, spec: RunSpec) -> None:
         """Make the folder and write its spec once; an existing folder is reused, never wiped.
@@ -111,19 +122,60 @@ class RunDir:
         return remove_stale_temps(self.path)
 
     def state(self) -> RunState:
+        """The run's state; checkpoint paths absolute under the folder's current root."""
         if not self.state_file.exists():
             return RunState(stage=self.stage)
         data = json.loads(self.state_file.read_text())
         known = {k: v for k, v in data.items() if k in RunState.__dataclass_fields__}
+        old = self._launched_root() if _absolute_paths(known) else None
+        known["checkpoint"] = from_root(known.get("checkpoint", ""), self.root, old)
+        known["extra"] = {k: from_root(v, self.root, old) if _path_key(k, v) else v
+                          for k, v in dict(known.get("extra") or {}).items()}
         return RunState(**known)
 
     def write_state(self, state: RunState) -> RunState:
+        """Written atomically, paths under the storage root stored relative to it."""
         state = replace(state, updated=time.time())
-        atomic_write_json(self.state_file, asdict(state))
+        if not is_main_process():  # one run, one writer: rank 0 of a multi-GPU run
+            return state
+        data = asdict(state)
+        data["checkpoint"] = to_root(data["checkpoint"], self.root)
+        data["extra"] = {k: to_root(v, self.root) if _path_key(k, v) else v
+                         for k, v in data["extra"].items()}
+        atomic_write_json(self.state_file, data)
         return state
+
+    def _launched_root(self) -> str | None:
+        """The storage root named in spec.json (where the run was launched), if readable."""
+        try:
+            return json.loads(self.spec_file.read_text())["storage"]["root"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def update_state(self, **changes: Any) -> RunState:
         return self.write_state(replace(self.state(), **changes))
+
+
+def _path_key(key: str, value: Any) -> bool:
+    """State `extra` entries that hold paths (`model_checkpoint`, `..._path`)."""
+    return isinstance(value, str) and key.endswith(("checkpoint", "_path"))
+
+
+def _absolute_paths(known: dict[str, Any]) -> bool:
+    values = [known.get("checkpoint", "")] + [
+        v for k, v in dict(known.get("extra") or {}).items() if _path_key(k, v)]
+    return any(str(v).startswith("/") for v in values)
+
+
+def reroot(spec: RunSpec, root: str | Path) -> RunSpec:
+    """`spec` with its storage root (and the corpus paths under it) moved to `root`."""
+    old, new = spec.storage.root, str(root)
+    if old == new:
+        return spec
+    storage = replace(spec.storage, root=new, data_root=moved(spec.storage.data_root, old, new))
+    dataset = replace(spec.dataset, raw=moved(spec.dataset.raw, old, new),
+                      packed=moved(spec.dataset.packed, old, new))
+    return replace(spec, storage=storage, dataset=dataset)
 
 
 def shown_status(run: RunDir, state: RunState | None = None) -> str:

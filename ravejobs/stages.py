@@ -28,6 +28,7 @@ class Stage:
     leaves: str             # what a finished task leaves in its folder
     folder: str = "runs"    # under the storage root
     steps: bool = False     # has a step budget (status shows step / budget)
+    ranks: bool = False     # one process per GPU on every node of the run (DDP); else one
     max_mem_gb: float | None = None
     max_minutes: int | None = None
     max_cpus: int | None = None
@@ -43,6 +44,26 @@ class Stage:
             minutes = min(minutes, self.max_minutes)
         return cpus, mem, minutes
 
+    def gpu_count(self, cluster: ClusterSpec) -> int:
+        """GPUs one task holds in all: every GPU of the run for a stage with ranks, one for
+        another GPU stage (the prior, a small model), none for CPU stages."""
+        if not self.gpu or cluster.gpus_per_node <= 0:
+            return 0
+        return cluster.nodes * cluster.gpus_per_node if self.ranks else 1
+
+    def gpu_request(self, cluster: ClusterSpec) -> str | None:
+        """`--gpus-per-node` of this stage (`a100:2`, or `2` for an untyped gres)."""
+        if not self.gpu_count(cluster):
+            return None
+        per_node = cluster.gpus_per_node if self.ranks else 1
+        return f"{cluster.gpu_type}:{per_node}" if cluster.gpu_type else str(per_node)
+
+    def layout(self, cluster: ClusterSpec) -> tuple[int, int]:
+        """(nodes, tasks per node) of one task of this stage's array."""
+        if self.ranks and self.gpu_count(cluster):
+            return cluster.nodes, cluster.tasks_per_node
+        return 1, 1
+
     def budget(self, spec: RunSpec) -> int | None:
         """Steps this stage trains for; None for stages without steps."""
         if not self.steps:
@@ -57,7 +78,8 @@ TABLE: tuple[Stage, ...] = (
           max_mem_gb=32.0, max_minutes=180),
     Stage("train", 3, "TR", "prepare", True, "ravejobs.jobs.train:TrainJob",
           "RAVE training: VAE phase, then adversarial phase with the encoder frozen",
-          "checkpoints/last.ckpt, phase-vae-end.ckpt, metrics.csv, tb/", steps=True),
+          "checkpoints/last.ckpt, phase-vae-end.ckpt, metrics.csv, tb/", steps=True,
+          ranks=True),
     Stage("prior", 4, "TP", "train", True, "ravejobs.jobs.prior:PriorJob",
           "prior training on the trained model's latents",
           "latents/, checkpoints/prior-*.pt, prior.pt, metrics.csv", steps=True),

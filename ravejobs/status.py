@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ravejobs import stages
-from ravejobs.report.collect import MetricsCache, active_seconds
+from ravejobs.metrics.cache import MetricsCache, active_seconds
 from ravejobs.rundir import RunDir, RunState, shown_status
 
 PHASES = {"vae": "VAE", "gan": "GAN", "prior": "prior"}
@@ -91,7 +91,7 @@ def status_row(path: Path, job_id: str, records: dict[str, Any], cache: MetricsC
     budget: int | None = None
     try:
         spec = run.spec()
-        gpus = spec.cluster.gpus_per_node
+        gpus = stages.stage(run.stage).gpu_count(spec.cluster)
         budget = stages.stage(run.stage).budget(spec)
     except (OSError, KeyError, TypeError, ValueError):
         gpus = 0

@@ -35,15 +35,18 @@ Handler = Callable[[int, FrameType | None], Any]
 class StepBoundarySignals:
     """Defers the time-limit signal to step boundaries; turns SIGTERM/SIGINT into `on_stop`."""
 
-    def __init__(self, on_stop: Callable[[str], None]):
+    def __init__(self, on_stop: Callable[[str], None] | None = None):
         self.on_stop = on_stop
+        self.stop_reason = ""  # set by SIGTERM / SIGINT: save after the step, then stop
         self.in_step = False
         self.pending: list[int] = []
         self.saved: dict[int, Any] = {}
+        self.installed = False
 
     def install(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return  # signal handlers can only be set from the main thread
+        if self.installed or threading.current_thread() is not threading.main_thread():
+            return  # once; signal handlers can only be set from the main thread
+        self.installed = True
         for sig in (signal.SIGUSR2, signal.SIGTERM, signal.SIGINT):
             current = signal.getsignal(sig)
             if sig == signal.SIGUSR2 and not callable(current):
@@ -58,6 +61,7 @@ class StepBoundarySignals:
         for sig, handler in self.saved.items():
             signal.signal(sig, handler)
         self.saved.clear()
+        self.installed = False
 
     def __enter__(self) -> StepBoundarySignals:
         self.install()
@@ -71,7 +75,9 @@ class StepBoundarySignals:
 
     def _handle(self, sig: int, frame: FrameType | None) -> None:
         if sig != signal.SIGUSR2:
-            self.on_stop(f"stopped by {signal.Signals(sig).name}")
+            self.stop_reason = self.stop_reason or f"stopped by {signal.Signals(sig).name}"
+            if self.on_stop is not None:
+                self.on_stop(self.stop_reason)
         elif self.in_step:
             self.pending.append(sig)
         else:

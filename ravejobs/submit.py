@@ -21,13 +21,7 @@ from ravejobs.naming import run_name
 from ravejobs.plan import ArrayJob
 from ravejobs.validate_values import control_chars
 
-WHY = {
-    "prepare": "corpus preparation: decode, resample to mono, pack (CPU only)",
-    "train": "RAVE training: VAE phase, then adversarial phase with the encoder frozen",
-    "prior": "prior training on the trained model's latents",
-    "export": "TorchScript export for nn~ (CPU only)",
-}
-GPU_STAGES = ("train", "prior")
+WHY = {s.name: s.why for s in stages.TABLE}  # the stage table (ravejobs.stages)
 
 
 def executor_parameters(
@@ -44,7 +38,7 @@ def executor_parameters(
     """
     first = array.tasks[0].spec
     cpus, mem_gb, minutes = stage_resources(array.stage, cluster)
-    nodes, tasks = stage_layout(array.stage, cluster)
+    nodes, tasks = stages.stage(array.stage).layout(cluster)
     params: dict[str, Any] = {
         "job_name": f"rj-{array.label}-{sweep.removeprefix('sweep-')}",
         "time": minutes,
@@ -61,8 +55,9 @@ def executor_parameters(
     }
     if cluster.request_memory:
         params["mem"] = f"{mem_gb * tasks:g}G"
-    if array.stage in GPU_STAGES and cluster.gpu_request:
-        params["gpus_per_node"] = cluster.gpu_request
+    gpus = stages.stage(array.stage).gpu_request(cluster)
+    if gpus:
+        params["gpus_per_node"] = gpus
     if cluster.account:
         params["account"] = cluster.account
     if cluster.partition:
@@ -109,13 +104,6 @@ def stage_resources(stage: str, cluster: ClusterSpec) -> tuple[int, float, int]:
     return stages.stage(stage).resources(cluster)
 
 
-def stage_layout(stage: str, cluster: ClusterSpec) -> tuple[int, int]:
-    """(nodes, tasks per node): one process per GPU for GPU stages, one task otherwise."""
-    if stage in GPU_STAGES and cluster.gpu_request:
-        return cluster.nodes, cluster.tasks_per_node
-    return 1, 1
-
-
 def _one_line(text: str) -> str:
     """Text for one line: whitespace folded to single spaces, control characters made visible."""
     return _visible(" ".join(str(text).split()))
@@ -138,9 +126,9 @@ def header_lines(
 ) -> list[str]:
     """Comment lines at the top of the script body: what, for whom, why, which runs."""
     spec = array.tasks[0].spec
-    gpus = cluster.gpu_request if array.stage in GPU_STAGES and cluster.gpu_request else "none"
+    gpus = stages.stage(array.stage).gpu_request(cluster) or "none"
     cpus, mem_gb, minutes = stage_resources(array.stage, cluster)
-    nodes, tasks = stage_layout(array.stage, cluster)
+    nodes, tasks = stages.stage(array.stage).layout(cluster)
     memory = f"{mem_gb * tasks:g}G memory" if cluster.request_memory else "memory not requested"
     lines = [
         f"ravejobs {_one_line(sweep)}, stage {array.label}: {WHY[array.stage]}",
@@ -216,6 +204,8 @@ def submit_array(
     from ravejobs.jobs.runner import StageRunner
     from ravejobs.rundir import RunDir
 
+    if cluster.executor == "local":
+        from ravejobs.localrun import LocalStageRunner as StageRunner  # noqa: N814 - takes Ctrl-C
     runners = [
         StageRunner(task.stage, str(RunDir.for_spec(task.spec, task.stage).path))
         for task in array.tasks

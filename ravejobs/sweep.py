@@ -22,8 +22,10 @@ from ravejobs.manifest import Manifest, ManifestRun, sweep_id
 from ravejobs.plan import ArrayJob, Plan, Task, make_plan, stage_tasks
 from ravejobs.rundir import RunDir
 from ravejobs.submit import log_folder, render_sbatch, submit_array
+from ravejobs.validate_values import added_key_problems
 
 ACTIVE = ("submitted", "running", "requeued")
+CONF = Path(__file__).resolve().parents[1] / "conf"  # for `+key` checks (validate_values)
 LIVE_STATES = ("PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "RESIZING", "SUSPENDED",
                "CONFIGURING", "COMPLETING")
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -42,17 +44,27 @@ def launch_single(cfg: Any) -> dict[str, Any]:
 
 
 def launch_sweep(points: Sequence[tuple[Mapping[str, Any], Iterable[str]]]) -> dict[str, Any]:
+    # `+key` no config file defines: Hydra adds it, validation would never read it
+    problems = added_key_problems([o for _, overrides in points for o in overrides], CONF)
     try:
         specs = build_runspecs(points)
     except ConfigError as err:
-        count = len(err.problems)
+        problems += err.problems
+    if problems:
+        count = len(problems)
         print(f"Invalid sweep, nothing submitted ({count} problem{'s' * (count > 1)}):",
               file=sys.stderr)
-        for line in err.problems:
+        for line in problems:
             print(f"  {line}", file=sys.stderr)
         raise SystemExit(2) from None
     dry_run = any(bool(cfg.get("dry_run")) for cfg, _ in points)
-    result = run_sweep(specs, dry_run=dry_run)
+    try:
+        result = run_sweep(specs, dry_run=dry_run)
+    except OSError as err:  # read-only root, permissions, a missing folder: one line
+        from ravejobs.oserrors import os_error_line
+
+        print(f"launch stopped: {os_error_line(err)}", file=sys.stderr)
+        raise SystemExit(1) from None
     if result.get("failed"):
         raise SystemExit(1)  # local runs: a failed stage is the command's failure
     return result
@@ -98,6 +110,11 @@ def run_sweep(specs: list[RunSpec], dry_run: bool = False) -> dict[str, Any]:
     if dry_run:
         plan, states, _ = _plan(specs, tasks)
         print_plan(plan, states, sid, dry_run)
+        need = _space_need(tasks, root)
+        if need is not None:
+            console.print(f"disk: {need.line(root)}"
+                          + ("" if need.fits else " (a real launch would stop here)"),
+                          markup=False)
         for array in plan.arrays:
             dep = array.after_job if array.after is None else \
                 f"<{plan.arrays[array.after].label} array id>"
@@ -105,6 +122,11 @@ def run_sweep(specs: list[RunSpec], dry_run: bool = False) -> dict[str, Any]:
             console.rule(f"sbatch script: {array.label}")
             print(render_sbatch(array, cluster, sid, folder, dep))
         return {"sweep": sid, "plan": plan, "submitted": []}
+    need = _space_need(tasks, root)
+    if need is not None and not need.fits:
+        print(f"Not enough space, nothing submitted: {need.line(root)}; free some, lower "
+              "train.keep_last, or move RAVEJOBS_ROOT (docs/config.md)", file=sys.stderr)
+        raise SystemExit(2)
     with launch_lock(root, sid, say=lambda line: console.print(line, markup=False)):
         plan, states, active = _plan(specs, tasks)
         print_plan(plan, states, sid, dry_run,
@@ -115,7 +137,13 @@ def run_sweep(specs: list[RunSpec], dry_run: bool = False) -> dict[str, Any]:
                 _store_current(RunDir.for_spec(task.spec, task.stage), task.spec.dataset.packed)
         failed: set[tuple[str, str]] = set()
         if cluster.executor == "local":
-            job_ids = _run_local(plan, manifest, failed)
+            started: list[tuple[RunDir, Any]] = []
+            try:
+                job_ids = _run_local(plan, manifest, failed, started)
+            except KeyboardInterrupt:
+                from ravejobs.localrun import stop_after_interrupt
+
+                raise SystemExit(stop_after_interrupt(started)) from None
         else:
             job_ids = _submit_slurm(plan, manifest)
     console.print(f"sweep [bold]{sid}[/]: manifest {manifest.path}")
@@ -123,6 +151,19 @@ def run_sweep(specs: list[RunSpec], dry_run: bool = False) -> dict[str, Any]:
         console.print(f"follow it with: ravejobs status {sid}")
     return {"sweep": sid, "plan": plan, "submitted": job_ids, "manifest": str(manifest.path),
             "failed": sorted(failed), "held": dict(active)}
+
+
+def _space_need(tasks: list[Task], root: str) -> Any:
+    """What the sweep's training runs keep at most against the root's free space (diskcheck):
+    runs in the queue keep checkpoints too; finished ones hold theirs already."""
+    from ravejobs.diskcheck import free_bytes, space_need
+
+    trains = [t for t in tasks if t.stage == "train" and
+              RunDir.for_spec(t.spec, t.stage).state().status != "finished"]
+    if not trains:
+        return None
+    return space_need([t.spec for t in trains],
+                      [RunDir.for_spec(t.spec, t.stage).path for t in trains], free_bytes(root))
 
 
 def _plan(specs: list[RunSpec], tasks: list[Task]
@@ -207,8 +248,14 @@ def _submit_slurm(plan: Plan, manifest: Manifest) -> list[str]:
     return array_ids
 
 
-def _run_local(plan: Plan, manifest: Manifest, failed: set[tuple[str, str]]) -> list[str]:
-    """Stage after stage on this machine; a failed task blocks what depends on it."""
+def _run_local(plan: Plan, manifest: Manifest, failed: set[tuple[str, str]],
+               started: list[tuple[RunDir, Any]]) -> list[str]:
+    """Stage after stage on this machine; a failed task blocks what depends on it.
+
+    `started` collects (run folder, submitit job) as tasks start, for a Ctrl-C report.
+    """
+    from ravejobs.localrun import ignoring_sigint
+
     ids: list[str] = []
     for array in plan.arrays:
         runnable = [t for t in array.tasks if t.needs not in failed]
@@ -225,7 +272,10 @@ def _run_local(plan: Plan, manifest: Manifest, failed: set[tuple[str, str]]) -> 
         console.print(f"[bold]{sub.label}[/]: {len(runnable)} task(s) on this machine")
         for i in range(0, len(runnable), max(1, cluster.array_parallelism)):
             chunk = ArrayJob(sub.stage, sub.part, sub.tasks[i : i + cluster.array_parallelism])
-            jobs = submit_array(chunk, cluster, manifest.sweep_id, folder)
+            with ignoring_sigint():  # the local controllers inherit it (see localrun)
+                jobs = submit_array(chunk, cluster, manifest.sweep_id, folder)
+            started.extend((RunDir.for_spec(t.spec, t.stage), j)
+                           for t, j in zip(chunk.tasks, jobs, strict=True))
             _record(manifest, chunk, jobs, None)
             for task, job in zip(chunk.tasks, jobs, strict=True):
                 ids.append(str(job.job_id))

@@ -178,9 +178,10 @@ def added_key_problems(overrides: Iterable[str], conf_dir: Any) -> list[str]:
     p: list[str] = []
     for text in added:
         key = text.lstrip("+").split("=", 1)[0].split("@", 1)[0].strip()
-        if key in keys or key in groups:
-            continue
-        close = get_close_matches(key, sorted(keys), n=1, cutoff=0.6)
+        if key in keys or key in groups or key.split(".")[0].split("/")[0] == "hydra":
+            continue  # Hydra's own settings are Hydra's to check
+        same_depth = sorted(k for k in keys if k.count(".") == key.count("."))
+        close = get_close_matches(key, same_depth, n=1, cutoff=0.6)
         hint = f"did you mean {close[0]}={text.split('=', 1)[1]}?" if close else \
             "check the spelling in docs/config.md"
         p.append(f"{text}: no config group defines {key}, so it would be ignored; {hint}")

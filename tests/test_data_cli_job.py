@@ -100,14 +100,14 @@ def test_prepare_job_on_a_run_folder(tmp_path: Path, monkeypatch, capsys) -> Non
     monkeypatch.setenv("RAVEJOBS_ROOT", str(tmp_path / "root dir"))
     from compose import compose_spec
 
-    from ravejobs.jobs.prepare import PrepareJob
+    from ravejobs.jobs.runner import StageRunner
     from ravejobs.rundir import RunDir
 
     spec = compose_spec(["dataset=demo"])
     assert spec.dataset.generate
     run = RunDir.for_spec(spec, "prepare")
     run.create(spec)
-    summary = PrepareJob(str(run.path))()
+    summary = StageRunner("prepare", str(run.path))()
     store = PackedStore(spec.dataset.packed)
     assert summary["fingerprint"] == store.fingerprint and not summary["skipped"]
     assert store.sr == spec.dataset.sr == 16000
@@ -116,7 +116,7 @@ def test_prepare_job_on_a_run_folder(tmp_path: Path, monkeypatch, capsys) -> Non
     assert state["status"] == "finished"
     assert state["extra"]["data"]["fingerprint"] == store.fingerprint
     # again: the store is current, nothing is redone
-    summary = PrepareJob(str(run.path))()
+    summary = StageRunner("prepare", str(run.path))()
     assert summary["skipped"] and summary["fingerprint"] == store.fingerprint
     out = capsys.readouterr().out
     assert "ravejobs job" in out and "store up to date" in out
@@ -126,12 +126,12 @@ def test_prepare_job_failure_is_recorded(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("RAVEJOBS_ROOT", str(tmp_path))
     from compose import compose_spec
 
-    from ravejobs.jobs.prepare import PrepareJob
+    from ravejobs.jobs.runner import StageRunner
     from ravejobs.rundir import RunDir
 
     spec = compose_spec(["dataset=demo", "dataset.generate=false", "dry_run=true"])
     run = RunDir.for_spec(spec, "prepare")
     run.create(spec)
     with pytest.raises(FileNotFoundError, match="dataset.raw"):
-        PrepareJob(str(run.path))()
+        StageRunner("prepare", str(run.path))()
     assert run.state().status == "failed" and "dataset.raw" in run.state().message

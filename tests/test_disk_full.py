@@ -48,7 +48,7 @@ def _fill(folder: Path, leave: int) -> None:
 def test_disk_full_says_where_and_keeps_the_previous_checkpoint(
         small_disk, corpus, capsys):  # noqa: F811
     from ravejobs.jobs.runner import StageRunner
-    from ravejobs.report.collect import MetricsCache
+    from ravejobs.metrics.cache import MetricsCache
     from ravejobs.status import status_row
 
     spec, run = make_run(small_disk, corpus, "train.keep_last=2")

@@ -68,11 +68,11 @@ def trained_point(root: Path, corpus: tuple[Path, Path], *extra: str):
     train(model_run)
     prior_run = None
     if spec.prior.enabled:
-        from ravejobs.jobs.prior import PriorJob
+        from ravejobs.jobs.runner import StageRunner
 
         prior_run = RunDir.for_spec(spec, "prior")
         prior_run.create(spec)
-        PriorJob(str(prior_run.path))()
+        StageRunner("prior", str(prior_run.path))()
     return spec, model_run, prior_run
 
 

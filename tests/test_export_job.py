@@ -112,15 +112,15 @@ def test_cli_default_path_and_bad_folder(point, tmp_path, capsys):
 
 
 def test_vae_only_model_is_refused_by_job_and_command(point):
-    from ravejobs.jobs.export import ExportJob
     from ravejobs.jobs.export import main as job_main
+    from ravejobs.jobs.runner import StageRunner
 
     spec, run, audio = point
     write_checkpoint(run, spec, "vae", audio)
     export = RunDir.for_spec(spec, "export")
     export.create(spec)
     with pytest.raises(ExportRefused, match=r"phase 'vae', before the adversarial phase"):
-        ExportJob(str(export.path))()
+        StageRunner("export", str(export.path))()
     assert job_main([str(export.path)]) == 1
     assert not list(export.export.glob("*.ts"))
 

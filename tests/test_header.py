@@ -155,3 +155,18 @@ def test_footer_without_rate_says_so_and_print_never_raises(root, capsys):
     Path(run.path / "spec.json").unlink()  # a broken run folder: the footer still prints
     header.print_footer(run, "finished", 9)
     assert "footer incomplete" in capsys.readouterr().out
+
+
+def test_header_warns_of_scratch_on_trillium_and_names_every_rank(root, capsys, monkeypatch):
+    spec, run = _run(["dataset=as", "cluster=trillium", "cluster.nodes=2",
+                      "cluster.account=def-lab", "storage=scratch", "dry_run=true"])
+    monkeypatch.setenv("SLURM_JOB_ID", "77")
+    monkeypatch.setenv("SLURM_NNODES", "2")
+    monkeypatch.setenv("SLURM_STEP_TASKS_PER_NODE", "4(x2)")
+    monkeypatch.setenv("SLURM_STEP_NODELIST", "tri[0001-0002]")
+    monkeypatch.setenv("SLURM_GPUS_ON_NODE", "4")
+    header.print_header(spec, run)
+    text = capsys.readouterr().out
+    assert "WARNING    runs and checkpoints are on scratch" in text
+    assert "ranks      8 processes (2 node(s) x 4, one per GPU) on tri[0001-0002]" in text
+    assert "GPUs 8 x h100 (--gpus-per-node=h100:4, 2 nodes, one rank per GPU)" in text

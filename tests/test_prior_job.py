@@ -58,10 +58,10 @@ def params(run: RunDir) -> dict[str, torch.Tensor]:
 
 
 def test_job_trains_records_its_model_and_resumes_exactly(runs, capsys):
-    from ravejobs.jobs.prior import PriorJob
+    from ravejobs.jobs.runner import StageRunner
 
     prior_run, model_run, _ = runs
-    summary = PriorJob(str(prior_run.path))()
+    summary = StageRunner("prior", str(prior_run.path))()
     assert summary["steps"] == 6
     state = json.loads(prior_run.state_file.read_text())
     assert state["status"] == "finished" and state["phase"] == "prior" and state["step"] == 6
@@ -79,21 +79,21 @@ def test_job_trains_records_its_model_and_resumes_exactly(runs, capsys):
     checkpoints(prior_run.checkpoints)[-1].unlink()
     (prior_run.path / "prior.pt").unlink()
     assert newest_valid(prior_run.checkpoints)[1]["step"] == 4
-    PriorJob(str(prior_run.path))()
+    StageRunner("prior", str(prior_run.path))()
     assert "resumed from" in capsys.readouterr().out
     again = params(prior_run)
     assert all(torch.equal(straight[k], again[k]) for k in straight)
 
 
-class Requeued(Exception):
+class Requeued(SystemExit):  # submitit leaves through sys.exit after requeueing
     pass
 
 
 def test_usr2_during_a_step_checkpoints_after_it(runs, monkeypatch):
-    from ravejobs.jobs.prior import PriorJob
+    from ravejobs.jobs.runner import StageRunner
 
     prior_run, _, _ = runs
-    job = PriorJob(str(prior_run.path))
+    job = StageRunner("prior", str(prior_run.path))
     original = PriorTrainer.train_step
 
     def step_with_signal(self):
@@ -103,7 +103,7 @@ def test_usr2_during_a_step_checkpoints_after_it(runs, monkeypatch):
 
     def handler(signum, frame):   # what submitit's handler does: checkpoint, then exit
         delayed = job.checkpoint()
-        assert isinstance(delayed.function, PriorJob)
+        assert isinstance(delayed.function, StageRunner)
         raise Requeued
 
     monkeypatch.setattr(PriorTrainer, "train_step", step_with_signal)
@@ -119,8 +119,7 @@ def test_usr2_during_a_step_checkpoints_after_it(runs, monkeypatch):
 
 
 def test_sigterm_by_hand_saves_after_the_step_and_the_next_run_resumes(runs, monkeypatch):
-    from ravejobs.jobs.prior import PriorJob
-    from ravejobs.jobs.runner import StageInterrupted
+    from ravejobs.jobs.runner import StageInterrupted, StageRunner
 
     prior_run, _, _ = runs
     original = PriorTrainer.train_step
@@ -135,34 +134,36 @@ def test_sigterm_by_hand_saves_after_the_step_and_the_next_run_resumes(runs, mon
     monkeypatch.setattr(PriorTrainer, "train_step", step_with_sigterm)
     previous = signal.getsignal(signal.SIGTERM)
     with pytest.raises(StageInterrupted, match="SIGTERM at step 3"):
-        PriorJob(str(prior_run.path))()
+        StageRunner("prior", str(prior_run.path))()
     assert signal.getsignal(signal.SIGTERM) == previous   # our handler is gone again
     assert newest_valid(prior_run.checkpoints)[1]["step"] == 3
     assert not (prior_run.path / "prior.pt").exists()
     stepped.clear()
-    summary = PriorJob(str(prior_run.path))()
+    summary = StageRunner("prior", str(prior_run.path))()
     assert summary["steps"] == 6 and stepped == [3, 4, 5]
 
 
 def test_vae_only_model_is_refused(runs):
-    from ravejobs.jobs.prior import PriorJob, PriorRefused
+    from ravejobs.jobs.prior import PriorRefused
+    from ravejobs.jobs.runner import StageRunner
 
     prior_run, _, holder = runs
     holder["model"] = StandInRAVE(phase="vae", step=60)
     with pytest.raises(PriorRefused, match="before the adversarial phase.*phase.warmup=60"):
-        PriorJob(str(prior_run.path))()
+        StageRunner("prior", str(prior_run.path))()
     assert not (prior_run.path / "latents").exists()
 
 
 def test_missing_model_run_is_refused(runs):
     import shutil
 
-    from ravejobs.jobs.prior import PriorJob, PriorRefused
+    from ravejobs.jobs.prior import PriorRefused
+    from ravejobs.jobs.runner import StageRunner
 
     prior_run, model_run, _ = runs
     shutil.rmtree(model_run.path)
     with pytest.raises(PriorRefused, match="stage=train"):
-        PriorJob(str(prior_run.path))()
+        StageRunner("prior", str(prior_run.path))()
 
 
 def test_command_line_names_a_folder_that_is_not_a_run(tmp_path):
@@ -177,18 +178,19 @@ def test_command_line_names_a_folder_that_is_not_a_run(tmp_path):
 
 
 def test_windows_shorter_than_the_diagonal_shift_name_the_setting(tmp_path, monkeypatch, packed):
-    from ravejobs.jobs.prior import PriorJob
+    from ravejobs.jobs.runner import StageRunner
 
     prior_run, _, _ = make_runs(tmp_path, monkeypatch, packed, "prior.n_frames=4")
     with pytest.raises(ValueError, match=r"prior.n_frames=4: .* 4 latent dimensions"):
-        PriorJob(str(prior_run.path))()
+        StageRunner("prior", str(prior_run.path))()
 
 
 def test_a_prior_checkpoint_of_another_model_step_is_not_resumed(runs):
-    from ravejobs.jobs.prior import PriorJob, PriorRefused
+    from ravejobs.jobs.prior import PriorRefused
+    from ravejobs.jobs.runner import StageRunner
 
     prior_run, model_run, holder = runs
-    PriorJob(str(prior_run.path))()
+    StageRunner("prior", str(prior_run.path))()
     holder["model"] = StandInRAVE(step=200, checkpoint_path=str(model_run.checkpoints / "x"))
     with pytest.raises(PriorRefused, match=r"'step': 100.*'step': 200.*aside"):
-        PriorJob(str(prior_run.path))()
+        StageRunner("prior", str(prior_run.path))()

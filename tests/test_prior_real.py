@@ -41,12 +41,12 @@ def trained(tmp_path_factory, corpus):  # noqa: F811
 
 
 def test_prior_of_a_real_model_samples_audio_of_the_right_length_and_rate(trained):
-    from ravejobs.jobs.prior import PriorJob
+    from ravejobs.jobs.runner import StageRunner
 
     spec, model_run, prior_run = trained
     rave = load_trained(model_run)
     assert rave.phase == "gan"
-    summary = PriorJob(str(prior_run.path))()
+    summary = StageRunner("prior", str(prior_run.path))()
     assert summary["steps"] == 4 and summary["model_checkpoint"] == str(rave.checkpoint_path)
 
     store = LatentStore(prior_run.path / "latents")
@@ -80,7 +80,7 @@ def test_time_limit_signal_requeues_and_resumes_in_a_real_process(trained, tmp_p
 
     import submitit
 
-    from ravejobs.jobs.prior import PriorJob
+    from ravejobs.jobs.runner import StageRunner
     from ravejobs.metrics import read_metrics
 
     spec, model_run, _ = trained
@@ -92,7 +92,7 @@ def test_time_limit_signal_requeues_and_resumes_in_a_real_process(trained, tmp_p
     run.create(spec)
     executor = submitit.LocalExecutor(folder=tmp_path / "logs")
     executor.update_parameters(timeout_min=5)
-    job = executor.submit(PriorJob(str(run.path)))
+    job = executor.submit(StageRunner("prior", str(run.path)))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         rows, _ = read_metrics(run.metrics_file)
@@ -116,7 +116,8 @@ def test_time_limit_signal_requeues_and_resumes_in_a_real_process(trained, tmp_p
 
 
 def test_a_model_stopped_in_the_vae_phase_is_refused(trained, tmp_path, capsys):
-    from ravejobs.jobs.prior import PriorJob, PriorRefused
+    from ravejobs.jobs.prior import PriorRefused
+    from ravejobs.jobs.runner import StageRunner
 
     spec, shared_model, _ = trained
     # The module's model stays whole: this test works on its own copy under its own root.
@@ -130,7 +131,7 @@ def test_a_model_stopped_in_the_vae_phase_is_refused(trained, tmp_path, capsys):
     assert load_trained(model_run).phase == "vae"
     assert load_trained(shared_model).phase == "gan"
     with pytest.raises(PriorRefused, match=r"phase 'vae', before the adversarial phase"):
-        PriorJob(str(prior_run.path))()
+        StageRunner("prior", str(prior_run.path))()
     # `ravejobs export` refuses it too: exit 1, one line saying why, no file
     capsys.readouterr()
     assert cli(["export", str(model_run.path)]) == 1
@@ -166,34 +167,35 @@ def prior_params(run: RunDir) -> dict[str, torch.Tensor]:
 
 
 def test_real_model_prior_resumes_exactly(own, capsys):
-    from ravejobs.jobs.prior import PriorJob
+    from ravejobs.jobs.runner import StageRunner
     from ravejobs.prior.train import checkpoints as prior_checkpoints
     from ravejobs.prior.train import newest_valid
 
     model_run, prior_run = own
-    assert PriorJob(str(prior_run.path))()["steps"] == 6
+    assert StageRunner("prior", str(prior_run.path))()["steps"] == 6
     straight = prior_params(prior_run)
     # Lose everything after the step-4 checkpoint, as a kill would, and run the job again.
     prior_checkpoints(prior_run.checkpoints)[-1].unlink()
     (prior_run.path / "prior.pt").unlink()
     assert newest_valid(prior_run.checkpoints)[1]["step"] == 4
     capsys.readouterr()
-    PriorJob(str(prior_run.path))()
+    StageRunner("prior", str(prior_run.path))()
     assert "resumed from" in capsys.readouterr().out
     again = prior_params(prior_run)
     assert all(torch.equal(straight[k], again[k]) for k in straight)
 
 
-class Requeued(Exception):
-    pass
+class Requeued(BaseException):
+    """What ends the process after submitit's handler requeued it (it exits, as SystemExit
+    does): not an Exception, which the runner would record as a failure."""
 
 
 def test_real_model_prior_usr2_during_a_step_checkpoints_after_it(own, monkeypatch):
-    from ravejobs.jobs.prior import PriorJob
+    from ravejobs.jobs.runner import StageRunner
     from ravejobs.prior.train import PriorTrainer, newest_valid
 
     _, prior_run = own
-    job = PriorJob(str(prior_run.path))
+    job = StageRunner("prior", str(prior_run.path))
     original = PriorTrainer.train_step
 
     def step_with_signal(self):
@@ -203,7 +205,7 @@ def test_real_model_prior_usr2_during_a_step_checkpoints_after_it(own, monkeypat
 
     def handler(signum, frame):   # what submitit's handler does: checkpoint, then exit
         delayed = job.checkpoint()
-        assert isinstance(delayed.function, PriorJob)
+        assert isinstance(delayed.function, StageRunner)
         raise Requeued
 
     monkeypatch.setattr(PriorTrainer, "train_step", step_with_signal)
@@ -219,8 +221,7 @@ def test_real_model_prior_usr2_during_a_step_checkpoints_after_it(own, monkeypat
 
 
 def test_real_model_prior_sigterm_saves_after_the_step_and_resumes(own, monkeypatch):
-    from ravejobs.jobs.prior import PriorJob
-    from ravejobs.jobs.runner import StageInterrupted
+    from ravejobs.jobs.runner import StageInterrupted, StageRunner
     from ravejobs.prior.train import PriorTrainer, newest_valid
 
     _, prior_run = own
@@ -235,18 +236,19 @@ def test_real_model_prior_sigterm_saves_after_the_step_and_resumes(own, monkeypa
 
     monkeypatch.setattr(PriorTrainer, "train_step", step_with_sigterm)
     with pytest.raises(StageInterrupted, match="SIGTERM at step 3"):
-        PriorJob(str(prior_run.path))()
+        StageRunner("prior", str(prior_run.path))()
     assert newest_valid(prior_run.checkpoints)[1]["step"] == 3
     assert not (prior_run.path / "prior.pt").exists()
     stepped.clear()
-    assert PriorJob(str(prior_run.path))()["steps"] == 6 and stepped == [3, 4, 5]
+    assert StageRunner("prior", str(prior_run.path))()["steps"] == 6 and stepped == [3, 4, 5]
 
 
 def test_real_model_prior_checkpoint_of_another_model_step_is_not_resumed(own):
-    from ravejobs.jobs.prior import PriorJob, PriorRefused
+    from ravejobs.jobs.prior import PriorRefused
+    from ravejobs.jobs.runner import StageRunner
 
     model_run, prior_run = own
-    PriorJob(str(prior_run.path))()
+    StageRunner("prior", str(prior_run.path))()
     trained_at = load_trained(model_run).step
     # The model moves on: its newest checkpoint is now one more step (same weights, a real file).
     newest = checkpoints.newest_valid(model_run.checkpoints)[0]
@@ -255,15 +257,15 @@ def test_real_model_prior_checkpoint_of_another_model_step_is_not_resumed(own):
     torch.save(payload, newest)
     assert load_trained(model_run).step == trained_at + 1
     with pytest.raises(PriorRefused, match=rf"'step': {trained_at}.*'step': {trained_at + 1}"):
-        PriorJob(str(prior_run.path))()
+        StageRunner("prior", str(prior_run.path))()
 
 
 def test_export_command_from_the_prior_or_the_export_folder_includes_the_prior(own, capsys):
     from ravejobs.export.run import export_filename
-    from ravejobs.jobs.prior import PriorJob
+    from ravejobs.jobs.runner import StageRunner
 
     model_run, prior_run = own
-    PriorJob(str(prior_run.path))()
+    StageRunner("prior", str(prior_run.path))()
     spec = prior_run.spec()
     export_run = RunDir.for_spec(spec, "export")
     export_run.create(spec)

@@ -8,9 +8,10 @@ import pytest
 from test_report_helpers import T0, prior_run, spec_at, train_run
 
 from ravejobs.metrics import HEADER, MetricsWriter, read_metrics
+from ravejobs.metrics.cache import MetricsCache
+from ravejobs.metrics.fastcsv import parse_rows, read_rows
 from ravejobs.naming import signature
-from ravejobs.report.collect import MetricsCache, collect, sweep_runs
-from ravejobs.report.fastcsv import parse_rows, read_rows
+from ravejobs.report.collect import collect, sweep_runs
 
 TRICKY_KEYS = ["d", "distance", "distance9", "sixteen_chars_ok", "seventeen_chars_x",
                "a_very_long_metric_name_indeed", "fidelity_95", "fidelity_99"]

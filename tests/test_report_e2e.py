@@ -12,7 +12,8 @@ from test_report_helpers import CHROMIUM, NO_CHROMIUM, open_in_chromium
 
 from ravejobs.cli import main
 from ravejobs.manifest import Manifest
-from ravejobs.report.collect import MetricsCache, collect
+from ravejobs.metrics.cache import MetricsCache
+from ravejobs.report.collect import collect
 
 pytestmark = pytest.mark.slow
 SWEEP = ("dataset=demo", "phase.warmup=3,4", "seed=0,1", "phase.gan_steps=2",

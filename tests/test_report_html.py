@@ -22,8 +22,9 @@ from test_report_helpers import (
 
 from ravejobs.cli import main
 from ravejobs.manifest import Manifest, ManifestRun
+from ravejobs.metrics.cache import MetricsCache
 from ravejobs.report.cli import build_report
-from ravejobs.report.collect import MetricsCache
+from ravejobs.report.collect import REPORT_KEYS
 from ravejobs.report.table import COLUMNS
 
 
@@ -114,7 +115,7 @@ def test_report_command_writes_and_summarises(sweep, tmp_path, capsys):
     assert (out / "report.md").is_file() and "5 runs" in printed
     assert runs[1].signature in printed
     # the cache made the second report parse nothing new
-    cache = MetricsCache(folder=out / ".metrics-cache")
+    cache = MetricsCache(REPORT_KEYS, folder=out / ".metrics-cache")
     build_report([str(root)], out, "csv", cache=cache)
     assert cache.bytes_read == 0
     assert main(["report", str(tmp_path / "missing"), "--out", str(out)]) == 2

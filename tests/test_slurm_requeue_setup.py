@@ -73,7 +73,7 @@ def test_usr2_during_setup_and_first_step_keeps_whole_state(slurm_cluster, tmp_p
             assert last["step"] == 8 and all(len(o["state"]) for o in last["optimizers"]), log
             if hook == "setup":
                 assert "saved last.ckpt at step 6 (requeue)" not in log, log
-                assert "requeue before training resumed: nothing saved" in log, log
+                assert "train: requeue before its state was restored: nothing saved" in log, log
                 # what the requeued start resumed from is the untouched checkpoint
                 assert log.count("resuming from") == 2 and before[hook], log
             else:

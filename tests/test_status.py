@@ -15,7 +15,7 @@ from test_report_helpers import T0, prior_run, spec_at, train_run
 
 from ravejobs.cli import main
 from ravejobs.manifest import Manifest, ManifestRun
-from ravejobs.report.collect import MetricsCache
+from ravejobs.metrics.cache import MetricsCache
 from ravejobs.rundir import RunDir
 from ravejobs.slurm import JobRecord
 from ravejobs.status import BLOCKED, _slurm_state, status_row, sweep_status

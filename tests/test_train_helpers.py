@@ -57,12 +57,16 @@ def make_run(root: Path, corpus: tuple[Path, Path], *extra: str) -> tuple[RunSpe
     return spec, run
 
 
+CPU = {"accelerator": "cpu", "devices": 1, "strategy": "auto"}
+
+
 def train(run: RunDir, **options) -> dict:
-    from ravejobs.jobs.train import TrainJob
+    """Run the train stage through the runner, as a job does (options go to the session)."""
+    from ravejobs.jobs.runner import StageRunner
 
     torch.set_num_threads(1)  # bitwise comparisons need the same reduction order every run
-    options.setdefault("hardware", {"accelerator": "cpu", "devices": 1, "strategy": "auto"})
-    return TrainJob(str(run.path))(**options)
+    options.setdefault("hardware", CPU)
+    return StageRunner("train", str(run.path), **options)()
 
 
 def params(run: RunDir) -> dict[str, torch.Tensor]:

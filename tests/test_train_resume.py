@@ -9,7 +9,7 @@ import signal
 import pytest
 import pytorch_lightning as pl
 import torch
-from test_train_helpers import assert_same, corpus, make_run, params, train  # noqa: F401
+from test_train_helpers import CPU, assert_same, corpus, make_run, params, train  # noqa: F401
 
 from ravejobs.metrics import read_metrics
 from ravejobs.model import checkpoints
@@ -89,38 +89,41 @@ def test_resume_is_bitwise_identical(tmp_path, corpus, reference, stop_at):  # n
     assert_same(params(ref_run), params(run))
 
 
+class Kick(pl.Callback):
+    """SIGUSR2 during the backward pass of iteration 4."""
+
+    def on_before_backward(self, trainer, pl_module, loss):
+        if pl_module.step == 4:
+            os.kill(os.getpid(), signal.SIGUSR2)
+
+
 def test_requeue_signal_mid_step_saves_at_boundary(tmp_path, corpus, reference):  # noqa: F811
     """SIGUSR2 arriving inside step 4 (during backward) is handled after step 4 completes."""
-    from ravejobs.jobs.train import TrainJob
+    from ravejobs.jobs.runner import StageRunner
 
     spec, ref_run, _, _ = reference
     _, run = make_run(tmp_path, corpus)
-    job = TrainJob(str(run.path))
+    job = StageRunner("train", str(run.path), hardware=CPU, callbacks=[Kick()])
     requeued = []
 
     def submitit_like(signum, frame):  # what submitit's handler does: checkpoint, then exit
         requeued.append(job.checkpoint())
         raise SystemExit(-1)
 
-    class Kick(pl.Callback):
-        def on_before_backward(self, trainer, pl_module, loss):
-            if pl_module.step == 4:
-                os.kill(os.getpid(), signal.SIGUSR2)
-
     old = signal.signal(signal.SIGUSR2, submitit_like)
     try:
         torch.set_num_threads(1)
         with pytest.raises(SystemExit):
-            job(hardware={"accelerator": "cpu", "devices": 1, "strategy": "auto"},
-                callbacks=[Kick()])
+            job()
     finally:
         signal.signal(signal.SIGUSR2, old)
-    assert len(requeued) == 1 and isinstance(requeued[0].function, TrainJob)
+    assert len(requeued) == 1 and isinstance(requeued[0].function, StageRunner)
     saved = checkpoints.newest_valid(run.checkpoints)[1]
     assert saved["step"] == 5 and saved["reason"] == "requeue"
     assert run.state().status == "requeued"
-    summary = requeued[0].function(hardware={"accelerator": "cpu", "devices": 1,
-                                             "strategy": "auto"})
+    again = requeued[0].function
+    again.options = {"hardware": CPU}
+    summary = again()
     assert summary["start_step"] == 5 and summary["step"] == spec.phase.max_steps
     assert_same(params(ref_run), params(run))
 
@@ -197,14 +200,14 @@ def test_requeue_signal_before_state_is_restored_keeps_the_checkpoint(
     """A time-limit signal while a resumed job sets up must not write blank optimizer states
     over last.ckpt; at the first step it saves after that step, optimizers whole; the run then
     ends bitwise equal to an uninterrupted one."""
-    from ravejobs.jobs.train import TrainJob
+    from ravejobs.jobs.runner import StageRunner
 
     spec, ref_run, _, _ = reference
     _, run = make_run(tmp_path, corpus)
     train(run, stop_at=6)  # in the GAN phase: both optimizers have state
     before = checkpoints.read(run.checkpoints / checkpoints.LAST, lazy=False)
     assert before["step"] == 6 and all(_optimizer_steps(before))
-    job = TrainJob(str(run.path))
+    job = StageRunner("train", str(run.path), hardware=CPU, callbacks=[_KickAt(hook)])
     requeued = []
 
     def submitit_like(signum, frame):  # submitit's USR2 handler: checkpoint, then exit
@@ -215,8 +218,7 @@ def test_requeue_signal_before_state_is_restored_keeps_the_checkpoint(
     try:
         torch.set_num_threads(1)
         with pytest.raises(SystemExit):
-            job(hardware={"accelerator": "cpu", "devices": 1, "strategy": "auto"},
-                callbacks=[_KickAt(hook)])
+            job()
     finally:
         signal.signal(signal.SIGUSR2, old)
     assert len(requeued) == 1
@@ -228,8 +230,9 @@ def test_requeue_signal_before_state_is_restored_keeps_the_checkpoint(
         assert last["step"] == 6 and last["reason"] == before["reason"]
     state = run.state()
     assert state.status == "requeued" and state.step == last["step"]
-    summary = requeued[0].function(hardware={"accelerator": "cpu", "devices": 1,
-                                             "strategy": "auto"})
+    again = requeued[0].function
+    again.options = {"hardware": CPU}
+    summary = again()
     assert summary["step"] == spec.phase.max_steps
     assert_same(params(ref_run), params(run))
 

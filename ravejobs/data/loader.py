@@ -80,10 +80,16 @@ class WindowSampler:
         out *= np.float32(SCALE)
         return out
 
-    def batch(self, step: int, batch_size: int) -> np.ndarray:
-        """Training (or val) windows for global step `step`: float32 (batch_size, n_signal)."""
+    def batch(self, step: int, batch_size: int, rank: int = 0, world: int = 1) -> np.ndarray:
+        """Training (or val) windows for global step `step`: float32 (batch_size, n_signal).
+
+        With `world` ranks each taking `batch_size` windows, rank r takes rows
+        [r * batch_size, (r + 1) * batch_size) of the step's global batch of world x batch_size:
+        two ranks of 4 see exactly the windows one rank of 8 sees.
+        """
         rng = np.random.default_rng([self.seed, step, 1 if self.split == "val" else 0])
-        return self._gather(self._offsets(rng, batch_size))
+        offsets = self._offsets(rng, world * batch_size)
+        return self._gather(offsets[rank * batch_size:(rank + 1) * batch_size])
 
     def val_batches(self, n_batches: int, batch_size: int) -> list[np.ndarray]:
         """Fixed validation windows (same for every seed), from the validation regions."""

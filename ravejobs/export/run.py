@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from ravejobs.atomic import atomic_write_bytes
-from ravejobs.jobs.runner import StageRefused
+from ravejobs.errors import StageRefused
 from ravejobs.rundir import RunDir
 
 BUFFER = 2048  # nn~'s default buffer size, the block size the check and the benchmark use

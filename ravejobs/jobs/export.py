@@ -12,53 +12,47 @@ needed; running it again overwrites the file with an export of the newest checkp
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any
 
-import submitit
-
 from ravejobs.atomic import atomic_write_json
-from ravejobs.jobs.runner import by_hand
 from ravejobs.rundir import RunDir
 
 
-class ExportJob(submitit.helpers.Checkpointable):
-    def __init__(self, run_dir: str):
-        self.run_dir = str(run_dir)
+class ExportJob:
+    """The export stage for the runner: nothing to save; interrupted, it simply runs again."""
 
-    def __call__(self) -> dict[str, Any]:
+    restored = False
+
+    def __init__(self, run: RunDir):
+        self.run_dir = run
+
+    def save(self, reason: str) -> tuple[str, int]:
+        raise RuntimeError("export keeps no checkpoint")
+
+    def run(self, signals: Any = None) -> dict[str, Any]:
         from ravejobs.export.run import export_filename, export_run
-        from ravejobs.jobs.header import print_footer, print_header
 
-        run = RunDir.open(self.run_dir)
+        run = self.run_dir
         spec = run.spec()
-        print_header(spec, run)
-        run.update_state(status="running", phase="export", started=time.time())
-        try:
-            model_run = RunDir.for_spec(spec, "train")
-            prior_run = RunDir.for_spec(spec, "prior") if spec.prior.enabled else None
-            result = export_run(model_run, run.export / export_filename(model_run),
-                                prior_run=prior_run)
-            summary = result.to_dict()
-            atomic_write_json(run.export / "summary.json", summary)
-        except Exception as err:
-            print_footer(run, f"failed: {type(err).__name__}: {err}", 0)
-            raise
+        run.update_state(phase="export")
+        model_run = RunDir.for_spec(spec, "train")
+        prior_run = RunDir.for_spec(spec, "prior") if spec.prior.enabled else None
+        result = export_run(model_run, run.export / export_filename(model_run),
+                            prior_run=prior_run)
+        summary = result.to_dict()
+        atomic_write_json(run.export / "summary.json", summary)
         mode = (f"streaming, latency {result.latency} samples" if result.streaming
                 else "each buffer on its own")
         print(f"[export] wrote {result.path} ({mode}, methods {', '.join(result.methods)})",
               flush=True)
-        run.update_state(status="finished", step=result.model_step, message="",
+        run.update_state(step=result.model_step, message="",
                          checkpoint=result.model_checkpoint, extra=summary)
-        print_footer(run, "finished", result.model_step)
-        return summary
-
-    def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
-        """Nothing to save: an export interrupted at the limit simply runs again."""
-        return submitit.helpers.DelayedSubmission(ExportJob(self.run_dir))
+        return summary  # finished; its step is the model's, in state.json
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ravejobs.jobs.runner import by_hand
+
     return by_hand("export", argv)
 
 

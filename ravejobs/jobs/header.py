@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ravejobs import stages
 from ravejobs.config import RunSpec
+from ravejobs.ranks import global_rank, is_main_process, world_layout
 from ravejobs.rundir import RunDir
 
 RULE = "=" * 78
@@ -78,9 +79,12 @@ def _requested(spec: RunSpec, stage: str) -> str:
     c = spec.cluster
     row = stages.stage(stage)
     cpus, mem_gb, minutes = row.resources(c)
-    if row.gpu and c.gpus_per_node > 0:
+    count = row.gpu_count(c)
+    if count:
         kind = c.gpu_type or "gpu (untyped)"
-        gpus = f"{c.gpus_per_node} x {kind} (--gpus-per-node={c.gpu_request})"
+        per_node = c.gpus_per_node if row.ranks else 1
+        gpus = f"{count} x {kind} (--gpus-per-node={c.gpu_type + ':' if c.gpu_type else ''}" \
+               f"{per_node}" + (f", {c.nodes} nodes, one rank per GPU" if count > 1 else "") + ")"
     else:
         gpus = "none"
     return (f"GPUs {gpus}; CPUs {cpus}; memory {mem_gb:g} GB; "
@@ -104,6 +108,24 @@ def _job_id() -> str:
     if os.environ.get("SLURM_ARRAY_JOB_ID"):
         return f"{os.environ['SLURM_ARRAY_JOB_ID']}_{_env('SLURM_ARRAY_TASK_ID', '0')}"
     return _env("SLURM_JOB_ID", "")
+
+
+def _ranks_line() -> list[str]:
+    """Every node and rank of a multi-process job step (nothing for one process)."""
+    nodes, tasks = world_layout()
+    if nodes * tasks <= 1:
+        return []
+    return [f"ranks      {nodes * tasks} processes ({nodes} node(s) x {tasks}, one per GPU) on "
+            f"{_env('SLURM_STEP_NODELIST', _env('SLURM_JOB_NODELIST'))}; GPUs per node "
+            f"{_env('SLURM_GPUS_ON_NODE')}; rank 0 writes the run's records"]
+
+
+def _scratch_line(spec: RunSpec) -> list[str]:
+    """A warning where the cluster's compute nodes can only write purged scratch (Trillium)."""
+    if spec.storage.kind != "scratch":
+        return []
+    return [f"WARNING    runs and checkpoints are on scratch ({spec.storage.root}), which is "
+            "purged and not backed up: copy finished runs to project space (docs/alliance.md)"]
 
 
 def header_lines(spec: RunSpec, run: RunDir, code: str) -> list[str]:
@@ -135,6 +157,8 @@ def header_lines(spec: RunSpec, run: RunDir, code: str) -> list[str]:
         f"partition {_env('SLURM_JOB_PARTITION', c.partition or '-')}  cluster {c.name}",
         f"requested  {_requested(spec, run.stage)}",
         f"allocated  node {node}",
+        *_ranks_line(),
+        *_scratch_line(spec),
         f"job        {where}",
         f"code       ravejobs git {code}; python {sys.version.split()[0]} "
         f"({sys.executable})",
@@ -148,6 +172,11 @@ def print_header(spec: RunSpec, run: RunDir) -> None:
     """Print the admin header to the job log (stdout); remembers the start for the footer."""
     global _started
     _started = time.time()
+    if not is_main_process():
+        nodes, tasks = world_layout()
+        print(f"ravejobs: rank {global_rank()} of {nodes * tasks} for run {run.name}; rank 0's "
+              "log holds the header, the footer and the run's records", flush=True)
+        return
     code = git_revision()
     lines = header_lines(spec, run, code)
     state = run.state()
@@ -175,13 +204,16 @@ def rgu_rate(spec: RunSpec) -> tuple[str, float | None]:
 
 
 def _allocated_gpus(spec: RunSpec, stage: str) -> int:
+    """GPUs of the whole allocation: per node (as SLURM tells it) x nodes."""
     if os.environ.get("SLURM_JOB_ID"):
+        nodes = int(os.environ.get("SLURM_JOB_NUM_NODES") or os.environ.get("SLURM_NNODES") or 1)
         for name in ("SLURM_GPUS_ON_NODE", "SLURM_JOB_GPUS", "CUDA_VISIBLE_DEVICES"):
             value = os.environ.get(name, "")
             if value:
-                return int(value) if name == "SLURM_GPUS_ON_NODE" else len(value.split(","))
+                per_node = int(value) if name == "SLURM_GPUS_ON_NODE" else len(value.split(","))
+                return per_node * nodes
         return 0
-    return spec.cluster.gpus_per_node if stages.stage(stage).gpu else 0
+    return stages.stage(stage).gpu_count(spec.cluster)
 
 
 def efficiency_lines(elapsed_s: float) -> list[str]:
@@ -269,6 +301,8 @@ def print_footer(run: RunDir, reason: str, steps: int) -> None:
     reason: "finished" | "requeued at time limit" | "failed: <why>". Never raises: a footer
     that cannot ask SLURM says so rather than hiding the job's real outcome.
     """
+    if not is_main_process():
+        return
     start = _started or run.state().started or time.time()
     elapsed = max(0.0, time.time() - start)
     try:

@@ -10,15 +10,11 @@ point on the corpus, and two seeds must not fight over it.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import submitit
-
 from ravejobs.config import RunSpec
 from ravejobs.data.store import read_index
-from ravejobs.jobs.runner import by_hand
 from ravejobs.rundir import RunDir
 
 AUGMENT_SEED = 0
@@ -55,40 +51,38 @@ def prepare_for_spec(spec: RunSpec, workers: int | None = None,
             "entries": report.entries, "bad": len(report.bad), "skipped": report.skipped}
 
 
-class PrepareJob(submitit.helpers.Checkpointable):
-    """submitit callable for one prepare task; `python -m ravejobs.jobs.prepare RUN_DIR` by hand."""
+class PrepareJob:
+    """The prepare stage for the runner; `python -m ravejobs.jobs.prepare RUN_DIR` by hand.
 
-    def __init__(self, run_dir: str):
-        self.run_dir = str(run_dir)
+    Nothing to save at the time limit: finished files are cached in `.partial/`, so a requeued
+    task redoes only the rest.
+    """
 
-    def __call__(self) -> dict[str, Any]:
+    restored = False
+
+    def __init__(self, run: RunDir):
+        self.run_dir = run
+
+    def save(self, reason: str) -> tuple[str, int]:
+        raise RuntimeError("prepare keeps no checkpoint")
+
+    def run(self, signals: Any = None) -> dict[str, Any]:
         from ravejobs.data.prepare import available_cpus
-        from ravejobs.jobs.header import print_footer, print_header
 
-        run = RunDir.open(self.run_dir)
+        run = self.run_dir
         spec = run.spec()
-        print_header(spec, run)
-        run.update_state(status="running", stage="prepare", phase="prepare",
-                         started=run.state().started or time.time())
-        try:
-            workers = min(spec.cluster.cpus_per_task, available_cpus())
-            summary = prepare_for_spec(spec, workers=workers)
-        except Exception as err:
-            run.update_state(status="failed", message=f"{type(err).__name__}: {err}")
-            print_footer(run, f"failed: {type(err).__name__}: {err}", 0)
-            raise
+        run.update_state(stage="prepare", phase="prepare")
+        workers = min(spec.cluster.cpus_per_task, available_cpus())
+        summary = prepare_for_spec(spec, workers=workers)
         done = "store up to date" if summary["skipped"] else "store written"
-        run.update_state(status="finished", message=f"{done}: {summary['store']}",
+        run.update_state(message=f"{done}: {summary['store']}",
                          extra={**run.state().extra, "data": summary})
-        print_footer(run, "finished", 0)
-        return summary
-
-    def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
-        """Requeue as is: finished files are cached in `.partial/` and are not redone."""
-        return submitit.helpers.DelayedSubmission(PrepareJob(self.run_dir))
+        return summary  # finished (no steps)
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ravejobs.jobs.runner import by_hand
+
     return by_hand("prepare", argv)
 
 

@@ -1,10 +1,10 @@
 """The prior stage: encode the corpus once with a trained RAVE, then train its latent prior.
 
-Checkpointable like the train job: on submitit's time-limit signal (USR2) it saves at a step
-boundary and requeues under the same job id; a new start resumes from the newest readable
-checkpoint at the exact step. The signal's handler (which calls `checkpoint`) is held until the
-running step ends (`ravejobs.stepsignals`), so it only ever sees whole steps. Run by hand,
-SIGTERM or Ctrl-C saves after the current step and stops (exit code 3); running it again resumes.
+A plain stage object for the runner (`jobs/runner.py`), which owns header, footer, state and
+requeue: on submitit's time-limit signal (USR2, held to the step boundary) the runner calls
+`save` and requeues under the same job id; a new start resumes from the newest readable
+checkpoint at the exact step. Run by hand, SIGTERM or Ctrl-C saves after the current step and
+stops (exit code 3); running it again resumes.
 
     python -m ravejobs.jobs.prior RUN_DIR
 """
@@ -17,13 +17,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import submitit
 import torch
 
 from ravejobs.config import RunSpec
-from ravejobs.diskfull import describe
-from ravejobs.jobs.header import print_footer, print_header
-from ravejobs.jobs.runner import StageInterrupted, StageRefused, by_hand
+from ravejobs.errors import StageRefused
 from ravejobs.metrics import MetricsWriter
 from ravejobs.prior.latents import (
     LatentStore,
@@ -79,47 +76,31 @@ def corpus(spec: RunSpec) -> Any:
     return PackedStore(stage_store(spec.dataset.packed, log=log))
 
 
-class PriorJob(submitit.helpers.Checkpointable):
-    """Train the prior of one run folder (`04-TP-…`); picklable as just its path."""
+class PriorJob:
+    """The prior stage for the runner: restored once its trainer holds the checkpoint's state."""
 
-    def __init__(self, run_dir: str):
-        self.run_dir = str(run_dir)
+    def __init__(self, run: RunDir):
+        self.run_dir = run
         self._trainer: PriorTrainer | None = None
         self._extra: dict[str, Any] = {}
 
-    def __getstate__(self) -> dict[str, str]:
-        return {"run_dir": self.run_dir}
+    @property
+    def step(self) -> int | None:
+        return self._trainer.step if self._trainer is not None else None
 
-    def __setstate__(self, state: dict[str, str]) -> None:
-        self.__init__(state["run_dir"])  # type: ignore[misc]
+    @property
+    def restored(self) -> bool:
+        return self._trainer is not None
 
-    # ------------------------------------------------------------------ submitit interface
+    def save(self, reason: str) -> tuple[str, int]:
+        assert self._trainer is not None
+        path = self._save(self.run_dir)
+        log(f"{reason}: saved {path} at step {self._trainer.step}")
+        return str(path), self._trainer.step
 
-    def __call__(self) -> dict[str, Any]:
-        run = RunDir.open(self.run_dir)
-        spec = run.spec()
-        print_header(spec, run)
-        try:
-            summary = self._run(run, spec)
-        except StageInterrupted:
-            raise  # saved, footer printed
-        except Exception as err:
-            steps = self._trainer.step if self._trainer else run.state().step
-            print_footer(run, f"failed: {describe(err, run.path)}", steps)
-            raise
-        print_footer(run, "finished", summary["steps"])
-        return summary
-
-    def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
-        """Called by submitit's USR2 handler, between steps: save, then ask to be requeued."""
-        run = RunDir.open(self.run_dir)
-        if self._trainer is not None:
-            path = self._save(run)
-            log(f"time limit: saved {path} at step {self._trainer.step}; requeueing")
-            run.update_state(status="requeued", step=self._trainer.step, checkpoint=str(path),
-                             message="requeued at time limit")
-            print_footer(run, "requeued at time limit", self._trainer.step)
-        return submitit.helpers.DelayedSubmission(PriorJob(self.run_dir))
+    def run(self, signals: StepBoundarySignals) -> dict[str, Any]:
+        run = self.run_dir
+        return self._run(run, run.spec(), signals)
 
     # ------------------------------------------------------------------ work
 
@@ -128,7 +109,7 @@ class PriorJob(submitit.helpers.Checkpointable):
         return self._trainer.save(run.checkpoints, keep=max(2, run.spec().train.keep_last + 1),
                                   extra=self._extra)
 
-    def _run(self, run: RunDir, spec: RunSpec) -> dict[str, Any]:
+    def _run(self, run: RunDir, spec: RunSpec, signals: StepBoundarySignals) -> dict[str, Any]:
         p = spec.prior
         if not p.enabled:
             raise PriorRefused(f"{run.path}: prior=none in spec.json; nothing to train")
@@ -143,9 +124,7 @@ class PriorJob(submitit.helpers.Checkpointable):
                 f"is now {asdict(ref)}; move {run.checkpoints} aside to train a new prior")
         log(f"model {model_run.name}: {ref.checkpoint} (step {ref.step}, phase {model.phase}, "
             f"{model.latent_size} latent dims, hop {model.hop}, {model.sr} Hz)")
-        run.update_state(status="running", phase="prior", max_steps=p.max_steps,
-                         started=run.state().started or time.time(),
-                         extra={"model": asdict(ref)})
+        run.update_state(phase="prior", max_steps=p.max_steps, extra={"model": asdict(ref)})
 
         packed = corpus(spec)
         if packed.sr != model.sr:
@@ -155,10 +134,11 @@ class PriorJob(submitit.helpers.Checkpointable):
                              corpus=packed.fingerprint, chunk=spec.model.n_signal,
                              batch=spec.model.batch, log=log, device=device)
         del model   # the encoder is done; the prior trains from the store alone
-        return self._train(run, spec, store, ref, resume, device)
+        return self._train(run, spec, store, ref, resume, device, signals)
 
     def _train(self, run: RunDir, spec: RunSpec, store: LatentStore, ref: ModelRef,
-               resume: tuple[Path, dict[str, Any]] | None, device: str) -> dict[str, Any]:
+               resume: tuple[Path, dict[str, Any]] | None, device: str,
+               signals: StepBoundarySignals) -> dict[str, Any]:
         p, t = spec.prior, spec.train
         if p.n_frames <= store.latent_size:
             raise ValueError(
@@ -180,49 +160,50 @@ class PriorJob(submitit.helpers.Checkpointable):
         log_every, val_every = max(1, t.log_every), max(1, t.val_every)
         last_save, last_log, losses = time.monotonic(), time.monotonic(), []
         logged_at, val_loss = trainer.step, float("nan")
-        stop: list[str] = []   # SIGTERM / SIGINT by hand: save after the step, then stop
         saved_at = trainer.step
-        try:
-            with StepBoundarySignals(stop.append) as signals:
-                while trainer.step < p.max_steps and not stop:
-                    with signals.step():   # USR2 (time limit) is handled after the step
-                        losses.append(trainer.train_step())
-                        step, final = trainer.step, trainer.step == p.max_steps
-                        if step % log_every == 0 or final:
-                            now = time.monotonic()
-                            rate = (step - logged_at) / max(now - last_log, 1e-9)
-                            metrics.log(step, {"prior_loss": sum(losses) / len(losses),
-                                               "steps_per_s": rate})
-                            losses, logged_at, last_log = [], step, now
-                        if step % val_every == 0 or final:
-                            val_loss = trainer.validate(VAL_BATCHES)
-                            metrics.log(step, {"prior_val_loss": val_loss})
-                        due = (time.monotonic() - last_save) / 60 >= t.checkpoint_every_minutes
-                        if step % t.checkpoint_every_steps == 0 or final or due:
-                            path = self._save(run)
-                            last_save, saved_at = time.monotonic(), step
-                            run.update_state(step=step, checkpoint=str(path))
+        try:  # the runner installed `signals`: SIGTERM / SIGINT set its stop_reason
+            while trainer.step < p.max_steps and not signals.stop_reason:
+                with signals.step():   # USR2 (time limit) is handled after the step
+                    losses.append(trainer.train_step())
+                    step, final = trainer.step, trainer.step == p.max_steps
+                    if step % log_every == 0 or final:
+                        now = time.monotonic()
+                        rate = (step - logged_at) / max(now - last_log, 1e-9)
+                        metrics.log(step, {"prior_loss": sum(losses) / len(losses),
+                                           "steps_per_s": rate})
+                        losses, logged_at, last_log = [], step, now
+                    if step % val_every == 0 or final:
+                        val_loss = trainer.validate(VAL_BATCHES)
+                        metrics.log(step, {"prior_val_loss": val_loss})
+                    due = (time.monotonic() - last_save) / 60 >= t.checkpoint_every_minutes
+                    if step % t.checkpoint_every_steps == 0 or final or due:
+                        path = self._save(run)
+                        last_save, saved_at = time.monotonic(), step
+                        run.update_state(step=step, checkpoint=str(path))
         finally:
             metrics.close()
-        if stop:   # the signal may have come at any point of the last step: save it now
+        if signals.stop_reason:   # it may have come at any point of the last step: save now
+            path = run.state().checkpoint
             if saved_at != trainer.step:
-                run.update_state(step=trainer.step, checkpoint=str(self._save(run)))
-            print_footer(run, stop[0], trainer.step)
-            raise StageInterrupted(f"{stop[0]} at step {trainer.step}; checkpoint saved, "
-                                   "run the stage again to resume")
+                path = str(self._save(run))
+                run.update_state(step=trainer.step, checkpoint=path)
+            return {"reason": signals.stop_reason, "step": trainer.step, "checkpoint": path}
 
         final_file = save_prior(run.path / "prior.pt", trainer.prior, model=asdict(ref),
                                 step=trainer.step, sr=store.meta.sr, hop=store.meta.hop)
         if val_loss != val_loss:   # resumed after the last step: measure it for the summary
             val_loss = trainer.validate(VAL_BATCHES)
-        run.update_state(status="finished", step=trainer.step, message="",
+        run.update_state(step=trainer.step, message="",
                          extra={"model": asdict(ref), "latents": str(store.folder),
                                 "prior": str(final_file), "prior_val_loss": val_loss})
-        return {"steps": trainer.step, "prior_val_loss": val_loss, "prior": str(final_file),
+        return {"reason": "finished", "step": trainer.step, "steps": trainer.step,
+                "prior_val_loss": val_loss, "prior": str(final_file),
                 "model_checkpoint": ref.checkpoint, "model_step": ref.step}
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ravejobs.jobs.runner import by_hand
+
     return by_hand("prior", argv)
 
 

@@ -1,9 +1,18 @@
-"""The callable submitit runs for every array task: one stage of one run folder.
+"""The one runner of every stage: the callable submitit runs for each array task.
 
-It links the task's log into the run folder (named by job and task), keeps state.json honest
-(running / finished / failed / requeued) and hands the work to the stage's job class. The stage
-job saves its own checkpoint when submitit's time-limit signal arrives; this wrapper then asks
-submitit to requeue it under the same job id.
+It owns a stage's life on the node: the log link, the admin header and footer, state.json's
+status (running / finished / failed / requeued), the step-boundary signal guard, and requeue at
+the time limit. A stage (`jobs/train.py`, `prior.py`, `prepare.py`, `export.py`, named by the
+stage table) is a plain object:
+
+    stage = Job(run)                  # a RunDir
+    stage.run(signals, **options)     # -> summary: {"reason": "finished" | "stopped by ..." |
+                                      #    "stop_at=N", "step": int, ...} (both optional)
+    stage.restored                    # True once its whole state (optimizers too) is back
+    stage.save(reason)                # -> (checkpoint path, step), at a step boundary
+
+The runner saves on submitit's time-limit signal only when `restored` is true, so a signal that
+lands while a resumed job is still setting up requeues it without writing over the checkpoint.
 """
 
 from __future__ import annotations
@@ -18,24 +27,14 @@ from typing import Any
 
 import submitit
 
+from ravejobs import stages
 from ravejobs.diskfull import describe
+from ravejobs.errors import StageInterrupted, StageRefused
+from ravejobs.ranks import is_main_process
 from ravejobs.rundir import RunDir
+from ravejobs.stepsignals import StepBoundarySignals
 
-
-class StageRefused(RuntimeError):
-    """A stage that will not run on its input (a prior for a VAE-only model, say)."""
-
-
-class StageInterrupted(RuntimeError):
-    """Stopped by hand (SIGTERM, Ctrl-C) after saving; running it again resumes."""
-
-
-JOBS = {
-    "prepare": "ravejobs.jobs.prepare:PrepareJob",
-    "train": "ravejobs.jobs.train:TrainJob",
-    "prior": "ravejobs.jobs.prior:PriorJob",
-    "export": "ravejobs.jobs.export:ExportJob",
-}
+JOBS = {s.name: s.job for s in stages.TABLE}  # stage -> "module:Class" (ravejobs.stages)
 
 
 def job_class(stage: str) -> type:
@@ -67,11 +66,15 @@ def _link_log(run: RunDir, job_id: str) -> None:
 
 
 class StageRunner(submitit.helpers.Checkpointable):
-    """Runs `stage` on `run_dir`; picklable with just those two strings."""
+    """Runs `stage` on `run_dir`; picklable with just those two strings.
 
-    def __init__(self, stage: str, run_dir: str):
+    `options` go to the stage's `run` (tests pass hardware and callbacks); they are not pickled.
+    """
+
+    def __init__(self, stage: str, run_dir: str, **options: Any):
         self.stage = stage
         self.run_dir = str(run_dir)
+        self.options = options
         self._job: Any = None
 
     def __getstate__(self) -> dict[str, str]:
@@ -80,34 +83,67 @@ class StageRunner(submitit.helpers.Checkpointable):
     def __setstate__(self, state: dict[str, str]) -> None:
         self.__init__(state["stage"], state["run_dir"])  # type: ignore[misc]
 
+    def job_options(self) -> dict[str, Any]:
+        """Keyword arguments for the stage's `run` (none in production)."""
+        return dict(self.options)
+
     def __call__(self) -> Any:
+        from ravejobs.jobs.header import print_footer, print_header
+
         run = RunDir.open(self.run_dir)
-        run.remove_stale_temps()  # issue 13: a killed write's temporary goes at the next start
         job_id = current_job_id()
-        _link_log(run, job_id)
+        if is_main_process():  # the other ranks of a multi-GPU run write nothing here
+            run.remove_stale_temps()  # issue 13: a killed write's temporary goes at the next start
+            _link_log(run, job_id)
         run.update_state(status="running", job_id=job_id, message="",
                          started=run.state().started or time.time())
-        self._job = job_class(self.stage)(self.run_dir)
-        try:
-            result = self._job(**self.job_options())
+        signals = StepBoundarySignals()
+        try:  # from here on, whatever fails (an unreadable spec.json too) is recorded
+            print_header(run.spec(), run)
+            self._job = job_class(self.stage)(run)
+            with signals:  # installed before any Trainer.fit, so Lightning chains SIGTERM
+                summary = self._job.run(signals, **self.job_options())
         except Exception as err:  # recorded for `ravejobs status`, then re-raised for SLURM
-            run.update_state(status="failed", message=describe(err, run.path))
+            line = describe(err, run.path)
+            run.update_state(status="failed", message=line)
+            print_footer(run, f"failed: {line}", self._step(run))
             traceback.print_exc(file=sys.stderr)
             raise
-        state = run.state()
-        if state.status != "finished":
+        # a summary without "reason" finished; without "step", the step is state.json's
+        reason = summary.get("reason", "finished")
+        step = int(summary["step"]) if "step" in summary else self._step(run)
+        print_footer(run, reason, step)
+        if reason.startswith("stopped by"):
+            message = (f"{reason} at step {step}; checkpoint "
+                       f"{summary.get('checkpoint') or 'none'}; run again to resume")
+            run.update_state(status="failed", message=message)
+            raise StageInterrupted(message)
+        if reason == "finished":
             run.update_state(status="finished")
-        return result
+        return summary
 
-    def job_options(self) -> dict[str, Any]:
-        """Keyword arguments for the stage's job (none in production; tests add callbacks)."""
-        return {}
+    def _step(self, run: RunDir) -> int:
+        step = getattr(self._job, "step", None)
+        return int(step) if step is not None else run.state().step
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
-        if self._job is not None and hasattr(self._job, "checkpoint"):
-            self._job.checkpoint(*args, **kwargs)
+        """submitit's time-limit handler (held to a step boundary): save if the stage's state
+        is whole, then ask to be run again under the same job id."""
+        from ravejobs.jobs.header import print_footer
+
         run = RunDir.open(self.run_dir)
-        run.update_state(status="requeued", message="requeued at time limit")
+        job = self._job
+        if job is not None and job.restored:
+            path, step = job.save("requeue")
+            run.update_state(status="requeued", checkpoint=str(path), step=step,
+                             message=f"requeued at step {step}")
+            print_footer(run, "requeued at time limit", step)
+        else:
+            kept = run.state().checkpoint
+            print(f"{self.stage}: requeue before its state was restored: nothing saved; "
+                  f"{kept or 'no checkpoint yet'} stays", flush=True)
+            run.update_state(status="requeued",
+                             message="requeued before the stage resumed; nothing saved")
         return submitit.helpers.DelayedSubmission(StageRunner(self.stage, self.run_dir))
 
 

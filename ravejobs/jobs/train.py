@@ -1,9 +1,9 @@
 """The train stage: one RAVE run (VAE phase, then adversarial phase) on one node.
 
-submitit pickles a `TrainJob(run_dir)`; at the time limit its SIGUSR2 handler calls
-`checkpoint()` on the running instance. Our session defers that signal to the next step
-boundary (see ravejobs.stepsignals), `checkpoint()` writes `last.ckpt` there and returns a
-resubmission of a fresh `TrainJob` on the same folder, which resumes at the exact step and phase.
+A plain stage object for the runner (`jobs/runner.py`), which owns the header, footer, state,
+signals and requeue. Here: stage the corpus, build the training session (`jobs/session.py`),
+run it, and save when the runner asks. `restored` stays false until the session has put the
+optimizer states back (at Lightning's `on_train_start`), so the runner never saves before.
 
 By hand: `python -m ravejobs.jobs.train RUN_DIR` (Ctrl-C or SIGTERM saves at the next step
 boundary, then stops; running it again resumes).
@@ -14,35 +14,34 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import submitit
-
-from ravejobs.diskfull import describe
-from ravejobs.jobs.runner import StageInterrupted, by_hand
 from ravejobs.rundir import RunDir
+from ravejobs.stepsignals import StepBoundarySignals
 
 
-class TrainingInterrupted(StageInterrupted):
-    """Stopped early by SIGTERM/SIGINT after saving; running the job again resumes."""
+class TrainJob:
+    def __init__(self, run: RunDir):
+        self.run_dir = run
+        self.session: Any = None
 
+    @property
+    def step(self) -> int | None:
+        return self.session.step if self.session is not None else None
 
-class TrainJob(submitit.helpers.Checkpointable):
-    def __init__(self, run_dir: str):
-        self.run_dir = str(run_dir)
-        self._session: Any = None
+    @property
+    def restored(self) -> bool:
+        return self.session is not None and self.session.restored
 
-    def __getstate__(self) -> dict[str, str]:
-        return {"run_dir": self.run_dir}
+    def save(self, reason: str) -> tuple[str, int]:
+        return self.session.save(reason), self.session.step
 
-    def __setstate__(self, state: dict[str, str]) -> None:
-        self.__init__(state["run_dir"])  # type: ignore[misc]
-
-    def make_session(self, run: RunDir, **options: Any) -> Any:
+    def make_session(self, signals: StepBoundarySignals, **options: Any) -> Any:
         """Stage the corpus and build the training session (tests pass options through)."""
         from ravejobs.data.loader import WindowSampler
         from ravejobs.data.stage import stage_store
         from ravejobs.data.store import PackedStore
-        from ravejobs.model.session import TrainSession
+        from ravejobs.jobs.session import TrainSession
 
+        run = self.run_dir
         spec = run.spec()
         store = PackedStore(stage_store(spec.dataset.packed))
         if store.sr != spec.model.sr:
@@ -51,51 +50,20 @@ class TrainJob(submitit.helpers.Checkpointable):
         args = (store, spec.model.n_signal)
         train = WindowSampler(*args, "train", spec.train.val_fraction, spec.seed)
         val = WindowSampler(*args, "val", spec.train.val_fraction, spec.seed)
-        return TrainSession(spec, run, train, val, **options)
+        return TrainSession(spec, run, train, val, signals=signals, **options)
 
-    def __call__(self, **options: Any) -> dict[str, Any]:
-        from ravejobs.jobs.header import print_footer, print_header
-
-        run = RunDir.open(self.run_dir)
-        print_header(run.spec(), run)
-        try:
-            self._session = self.make_session(run, **options)
-            summary = self._session.run()
-        except Exception as err:
-            step = self._session.step if self._session is not None else run.state().step
-            print_footer(run, f"failed: {describe(err, run.path)}", step)
-            raise
-        reason = summary["reason"]
-        if reason == "finished":
-            run.update_state(status="finished", step=summary["step"], phase=summary["phase"],
-                             checkpoint=summary["checkpoint"], message="")
-        print_footer(run, reason, summary["step"])
-        if reason.startswith("stopped by"):
-            raise TrainingInterrupted(f"{reason} at step {summary['step']}; checkpoint "
-                                      f"{summary['checkpoint']}; run again to resume")
+    def run(self, signals: StepBoundarySignals, **options: Any) -> dict[str, Any]:
+        self.session = self.make_session(signals, **options)
+        summary = self.session.run()
+        if summary["reason"] == "finished":
+            self.run_dir.update_state(step=summary["step"], phase=summary["phase"],
+                                      checkpoint=summary["checkpoint"], message="")
         return summary
-
-    def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
-        """Save at the current step boundary and ask submitit to run a fresh job on the folder."""
-        run = RunDir.open(self.run_dir)
-        session = self._session
-        if session is not None and session.restored:
-            from ravejobs.jobs.header import print_footer
-
-            path = session.save("requeue")
-            run.update_state(status="requeued", checkpoint=path, step=session.step,
-                             message=f"requeued at step {session.step}")
-            print_footer(run, "requeued at time limit", session.step)
-        else:  # still setting up: the checkpoint on disk is the newest whole state
-            kept = session.checkpoint_path if session is not None else ""
-            print(f"train: requeue before training resumed: nothing saved; "
-                  f"{kept or 'no checkpoint yet'} stays", flush=True)
-            run.update_state(status="requeued",
-                             message="requeued before training resumed; nothing saved")
-        return submitit.helpers.DelayedSubmission(TrainJob(self.run_dir))
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ravejobs.jobs.runner import by_hand
+
     return by_hand("train", argv)
 
 

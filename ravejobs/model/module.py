@@ -30,14 +30,11 @@ from ravejobs.model.losses import (
     adversarial,
     feature_matching,
 )
+from ravejobs.model.phases import PhaseSchedule
 from ravejobs.model.pqmf import PQMF
+from ravejobs.seeds import step_seed
 
 BETAS = (0.5, 0.9)
-
-
-def step_seed(seed: int, step: int, rank: int = 0) -> int:
-    """Independent, reproducible torch seed for one (run seed, step, rank)."""
-    return int(np.random.SeedSequence([seed, step, rank]).generate_state(1, np.uint64)[0] >> 1)
 
 
 class RAVE(pl.LightningModule):
@@ -46,7 +43,8 @@ class RAVE(pl.LightningModule):
     def __init__(self, model: ModelSpec, warmup: int, kl: KLSpec, seed: int = 0):
         super().__init__()
         self.automatic_optimization = False
-        self.cfg, self.warmup, self.kl, self.seed = model, warmup, kl, seed
+        self.cfg, self.kl, self.seed = model, kl, seed
+        self.phases = PhaseSchedule(warmup)
         causal = model.no_latency
         self.pqmf = (PQMF(model.data_size, 70.0 if causal else 100.0, causal)
                      if model.data_size > 1 else None)
@@ -91,9 +89,6 @@ class RAVE(pl.LightningModule):
         return self.synthesise(self.decoder(self.fill_latent(z), add_noise=add_noise))
 
     # ------------------------------------------------------------------ losses
-    def phase_at(self, step: int) -> str:
-        return "gan" if step >= self.warmup else "vae"
-
     def distance(self, xb: torch.Tensor, yb: torch.Tensor, x: torch.Tensor,
                  y: torch.Tensor) -> torch.Tensor:
         d = self.spectral(x, y)
@@ -108,12 +103,12 @@ class RAVE(pl.LightningModule):
     def step_loss(self, audio: torch.Tensor, step: int) -> tuple[str, torch.Tensor]:
         """Loss of iteration `step` and which optimizer it is for ("gen" or "dis")."""
         x = audio.unsqueeze(1) if audio.dim() == 2 else audio
-        gan = step >= self.warmup
+        gan = self.phases.adversarial(step)
         xb = self.analyse(x)
         x = self.synthesise(xb)  # the full-band target goes through the same filter bank
         if gan:
             self.freeze_encoder()
-        if gan and step % 2 == 1:
+        if self.phases.trains_discriminator(step):
             with torch.no_grad():
                 mean, scale = self.encoder(xb)
                 z, _ = reparametrize(mean, scale)
@@ -180,12 +175,13 @@ class RAVE(pl.LightningModule):
             x = audio.to(self.device).unsqueeze(1)
             xb = self.analyse(x)
             mean = self.encoder(xb)[0]
-            yb = self.decoder(self.fill_latent(mean), add_noise=self.step >= self.warmup)
+            yb = self.decoder(self.fill_latent(mean),
+                              add_noise=self.phases.encoder_frozen(self.step))
             distances.append(float(self.distance(xb, yb, self.synthesise(xb),
                                                  self.synthesise(yb))))
             means.append(mean.float().cpu())
         self.train(was_training)
-        if self.step >= self.warmup:
+        if self.phases.encoder_frozen(self.step):
             self.freeze_encoder()
         return float(np.mean(distances)) if distances else float("nan"), torch.cat(means)
 

@@ -9,6 +9,7 @@ dimension is kept.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -16,7 +17,6 @@ from torch import nn
 from ravejobs.config import RunSpec
 from ravejobs.model import checkpoints
 from ravejobs.model.module import RAVE
-from ravejobs.rundir import RunDir
 
 
 def kept_dimensions(model: RAVE) -> int:
@@ -48,7 +48,17 @@ class TrainedRAVE(nn.Module):
         return self.model.decode(self.model.fidelity.unproject(z), add_noise=True)
 
 
-def load_trained(run: RunDir, device: str = "cpu") -> TrainedRAVE:
+class RunFolder(Protocol):
+    """What `load_trained` needs of a run folder (a `RunDir`); model/ never imports run folders."""
+
+    @property
+    def checkpoints(self) -> Path: ...
+
+    @property
+    def name(self) -> str: ...
+
+
+def load_trained(run: RunFolder, device: str = "cpu") -> TrainedRAVE:
     """The newest valid checkpoint of a train run folder, ready to encode and decode."""
     found = checkpoints.newest_valid(run.checkpoints)
     if found is None:

@@ -22,13 +22,9 @@ from ravejobs.config import PriorSpec
 from ravejobs.diskfull import as_disk_full
 from ravejobs.prior.latents import LatentWindows
 from ravejobs.prior.model import Prior
+from ravejobs.seeds import step_seed
 
 CKPT_PATTERN = re.compile(r"^prior-(\d{9})\.pt$")
-
-
-def step_seed(seed: int, step: int) -> int:
-    """Torch seed for one step: independent streams per (seed, step)."""
-    return int(np.random.SeedSequence((seed, step)).generate_state(1, np.uint64)[0] >> 1)
 
 
 class PriorTrainer:

@@ -10,7 +10,8 @@ import argparse
 from pathlib import Path
 
 from ravejobs.atomic import atomic_write_text
-from ravejobs.report.collect import REPORT_KEYS, MetricsCache, RunRecord, collect
+from ravejobs.metrics.cache import MetricsCache
+from ravejobs.report.collect import REPORT_KEYS, RunRecord, collect
 from ravejobs.report.table import (
     COLUMNS,
     check_group_key,

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ravejobs.report.collect import RunRecord, Series
+from ravejobs.metrics.cache import Series
+from ravejobs.report.collect import RunRecord
 from ravejobs.report.table import group_value
 
 MAX_POINTS = 2000

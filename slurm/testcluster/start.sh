@@ -36,6 +36,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     [ "$ok" = 1 ] || die "apt-get install ${PACKAGES[*]} failed; see /var/tmp/ravejobs-testcluster-apt.log"
 fi
 
+# ---------------------------------------------------------------- node name
+# Multi-process jobs (one rank per task) rendezvous at the first node of the job by name, as on
+# a real cluster: the node's name must resolve to this machine.
+getent hosts "$NODE" >/dev/null || echo "127.0.0.1 $NODE" >>/etc/hosts
+
 # ---------------------------------------------------------------- ready checks
 node_line() { scontrol -o show node "$NODE" 2>/dev/null || true; }
 node_state() { node_line | sed -n 's/.*\bState=\([^ ]*\).*/\1/p'; }

@@ -5,9 +5,12 @@ the model's stored step, torch is reseeded at every step, and the checkpoint car
 both optimizers, the step and the fidelity PCA, so a run resumed from any checkpoint computes
 bit for bit what an uninterrupted run computes (on CPU; GPUs add their own nondeterminism).
 
-Multi-GPU: with more than one device (CUDA devices off SLURM, or SLURM tasks per node under
-SLURM) Lightning runs DDP with the same config; rank r at step s trains on sampler batch
-s * world + r, so each rank sees different windows and the effective batch is world x batch.
+Several processes: under SLURM, one task per GPU (cluster.gpus_per_node x cluster.nodes; on the
+CPU, tasks of the test cluster) and Lightning runs DDP over them (NCCL on GPUs, gloo on CPUs),
+taking world size and ranks from SLURM. `model.batch` is per rank: rank r at step s trains on
+rows [r*batch, (r+1)*batch) of the step's global batch of world x batch windows. Rank 0 alone
+validates, computes the fidelity PCA, writes metrics and checkpoints; the others wait for it at
+the next gradient sync.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.plugins.environments import SLURMEnvironment
+from pytorch_lightning.strategies import DDPStrategy
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
@@ -28,6 +32,7 @@ from ravejobs.config import RunSpec
 from ravejobs.metrics import MetricsWriter
 from ravejobs.model import checkpoints
 from ravejobs.model.module import RAVE
+from ravejobs.ranks import world_layout
 from ravejobs.rundir import RunDir
 from ravejobs.stepsignals import StepBoundarySignals
 
@@ -46,7 +51,7 @@ class StepBatches(IterableDataset):
         info = get_worker_info()
         wid, nw = (info.id, info.num_workers) if info else (0, 1)
         for s in range(self.start + wid, self.stop, nw):
-            yield s, torch.from_numpy(self.sampler.batch(s * self.world + self.rank, self.batch))
+            yield s, torch.from_numpy(self.sampler.batch(s, self.batch, self.rank, self.world))
 
 
 class _StepData(pl.LightningDataModule):
@@ -68,14 +73,18 @@ def device_setup() -> dict[str, Any]:
     """Accelerator, devices, strategy and plugins for this node (see module docstring)."""
     on_slurm = "SLURM_JOB_ID" in os.environ
     plugins = [SLURMEnvironment(auto_requeue=False)] if on_slurm else []
-    if not torch.cuda.is_available():
-        return {"accelerator": "cpu", "devices": 1, "strategy": "auto", "plugins": plugins}
-    devices = int(os.environ.get("SLURM_NTASKS_PER_NODE", "1")) if on_slurm else \
-        torch.cuda.device_count()
+    cuda = torch.cuda.is_available()
+    nodes, devices = world_layout() if on_slurm else (1, torch.cuda.device_count() if cuda else 1)
+    accelerator = "gpu" if cuda else "cpu"
+    if nodes * devices == 1:
+        return {"accelerator": accelerator, "devices": 1, "num_nodes": 1, "strategy": "auto",
+                "plugins": plugins}
     # Unused-parameter search: generator and discriminator steps alternate, and the encoder
     # and noise branch sit out whole phases, so DDP must not expect every gradient each step.
-    strategy = "ddp_find_unused_parameters_true" if devices > 1 else "auto"
-    return {"accelerator": "gpu", "devices": devices, "strategy": strategy, "plugins": plugins}
+    strategy = DDPStrategy(find_unused_parameters=True,
+                           process_group_backend="nccl" if cuda else "gloo")
+    return {"accelerator": accelerator, "devices": devices, "num_nodes": nodes,
+            "strategy": strategy, "plugins": plugins}
 
 
 class TrainSession:
@@ -83,14 +92,16 @@ class TrainSession:
 
     def __init__(self, spec: RunSpec, run: RunDir, train: Any, val: Any, *,
                  hardware: dict[str, Any] | None = None, callbacks: Sequence[pl.Callback] = (),
-                 stop_at: int | None = None, log: Callable[[str], Any] = print):
+                 stop_at: int | None = None, log: Callable[[str], Any] = print,
+                 signals: StepBoundarySignals | None = None):
         self.spec, self.run_dir, self.train, self.log = spec, run, train, log
-        self.max_steps, self.warmup = spec.phase.max_steps, spec.phase.warmup
+        self.max_steps = spec.phase.max_steps
         self.hardware = hardware or device_setup()
         self.callbacks, self.stop_at = list(callbacks), stop_at
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(spec.seed)  # same initial weights for the same seed
             self.model = RAVE(spec.model, spec.phase.warmup, spec.kl, spec.seed)
+        self.phases = self.model.phases
         self.optimizer_states: list[dict[str, Any]] | None = None
         self.resumed_from: Path | None = None
         found = checkpoints.newest_valid(run.checkpoints)
@@ -106,17 +117,18 @@ class TrainSession:
             self.optimizer_states = ckpt["optimizers"]
             self.resumed_from = path
             log(f"train: resuming from {path} at step {ckpt['step']} "
-                f"(phase {self.model.phase_at(ckpt['step'])})")
+                f"(phase {self.phases.next(ckpt['step'])})")
         self.val_batches = [torch.from_numpy(b) for b in
                             val.val_batches(VAL_BATCHES, spec.model.batch)]
         self.trainer: pl.Trainer | None = None
         # False until `begin` has put the optimizer states back: a save before that would write
         # blank (or no) optimizer states over a good checkpoint (a requeue during setup).
         self.restored = False
-        self.stop_reason = ""
+        self.stop_at_reason = ""
         self.last_saved_step = -1
         self.checkpoint_path = str(self.resumed_from or "")
-        self.signals = StepBoundarySignals(self.request_stop)
+        # the runner's (installed around the whole stage); a plain one when run on its own
+        self.signals = signals or StepBoundarySignals()
         self.metrics: MetricsWriter | None = None
         self.tb: Any = None
 
@@ -125,9 +137,10 @@ class TrainSession:
     def step(self) -> int:
         return self.model.step
 
-    def request_stop(self, reason: str) -> None:
-        """Save and stop after the current step (SIGTERM / SIGINT by hand)."""
-        self.stop_reason = reason
+    @property
+    def stop_reason(self) -> str:
+        """Why to save and stop after this step: SIGTERM / SIGINT by hand, or `stop_at`."""
+        return self.signals.stop_reason or self.stop_at_reason
 
     @property
     def is_main(self) -> bool:
@@ -148,7 +161,7 @@ class TrainSession:
         self.checkpoint_path, self.last_saved_step = str(path), self.step
         self.saved_at = time.monotonic()
         self.run_dir.update_state(checkpoint=str(path), step=self.step,
-                                  phase=self.model.phase_at(max(self.step - 1, 0)))
+                                  phase=self.phases.after(self.step))
         if self.tb is not None:
             self.tb.flush()
         self.log(f"train: saved {path.name} at step {self.step} ({reason})")
@@ -160,9 +173,9 @@ class TrainSession:
         return {
             "format": checkpoints.FORMAT,
             "step": s,
-            "phase": "gan" if s > self.warmup else "vae",  # the phase the weights come from
-            "next_phase": m.phase_at(s),
-            "warmup": self.warmup,
+            "phase": self.phases.after(s),  # the phase the weights come from
+            "next_phase": self.phases.next(s),
+            "warmup": self.phases.warmup,
             "max_steps": self.max_steps,
             "beta": self.spec.kl.beta_at(max(s - 1, 0)),
             "fidelity": {"computed_at": int(m.fidelity.computed_at), **m.fidelity.sizes()},
@@ -183,6 +196,11 @@ class TrainSession:
         hw = self.hardware
         self.trainer = pl.Trainer(
             accelerator=hw["accelerator"], devices=hw["devices"], strategy=hw["strategy"],
+            num_nodes=hw.get("num_nodes", 1),
+            # BatchNorm statistics over the global batch, as one process would compute them
+            # (torch synchronises BatchNorm on GPUs only)
+            sync_batchnorm=hw["accelerator"] == "gpu"
+            and hw.get("num_nodes", 1) * hw["devices"] > 1,
             plugins=hw.get("plugins", []), precision=self.spec.train.precision,
             max_epochs=1, max_steps=-1, logger=False, enable_checkpointing=False,
             enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
@@ -190,7 +208,9 @@ class TrainSession:
             default_root_dir=str(self.run_dir.path),
             callbacks=[_Loop(self), *self.callbacks],
         )
-        self.signals.install()  # before fit, so Lightning chains our SIGTERM handler
+        own = not self.signals.installed  # the runner installs before fit, else we do here
+        if own:
+            self.signals.install()  # before fit, so Lightning chains our SIGTERM handler
         try:
             self.trainer.fit(self.model, datamodule=_StepData(self))
         except SIGTERMException:
@@ -198,7 +218,8 @@ class TrainSession:
                 raise
             self.save(self.stop_reason)  # signal came after our boundary check: still a boundary
         finally:
-            self.signals.uninstall()
+            if own:
+                self.signals.uninstall()
         if self.step >= self.max_steps:
             reason = "finished"
         else:
@@ -207,7 +228,7 @@ class TrainSession:
 
     def summary(self, start: int, reason: str) -> dict[str, Any]:
         return {"reason": reason, "start_step": start, "step": self.step,
-                "max_steps": self.max_steps, "phase": self.model.phase_at(max(self.step - 1, 0)),
+                "max_steps": self.max_steps, "phase": self.phases.after(self.step),
                 "checkpoint": self.checkpoint_path,
                 "resumed_from": str(self.resumed_from or "")}
 
@@ -219,7 +240,7 @@ class TrainSession:
             for opt, state in zip(trainer.optimizers, self.optimizer_states, strict=True):
                 opt.load_state_dict(state)
         self.restored = True
-        if self.step >= self.warmup:
+        if self.phases.encoder_frozen(self.step):
             self.model.freeze_encoder()
         self.saved_at = self.logged_at = time.monotonic()
         self.logged_step = self.step
@@ -228,11 +249,9 @@ class TrainSession:
 
             self.metrics = MetricsWriter(self.run_dir.metrics_file)
             self.tb = SummaryWriter(str(self.run_dir.tb))
-            state = self.run_dir.state()
-            self.run_dir.update_state(status="running", step=self.step,
-                                      max_steps=self.max_steps,
-                                      started=state.started or time.time(),
-                                      phase=self.model.phase_at(self.step))
+            # the runner set status and `started`; step stays the resumed checkpoint's
+            self.run_dir.update_state(step=self.step, max_steps=self.max_steps,
+                                      phase=self.phases.next(self.step))
 
     def end(self) -> None:
         if self.metrics is not None:
@@ -250,40 +269,57 @@ class TrainSession:
             self.tb.add_scalar(key, value, self.step)
 
     def after_step(self, trainer: pl.Trainer) -> None:
-        s, t = self.step, self.spec.train
-        if s % t.log_every == 0 or s == self.max_steps or s == self.warmup:
+        s, t, boundary = self.step, self.spec.train, self.phases.vae_ends(self.step)
+        if s % t.log_every == 0 or s == self.max_steps or boundary:
             now = time.monotonic()
             rate = (s - self.logged_step) / max(now - self.logged_at, 1e-9)
             self.logged_at, self.logged_step = now, s
             keys = ("distance", "beta", "loss_gen", "loss_dis", "feature_matching", "kl")
             values = {k: float(self.model.logs[k]) for k in keys if k in self.model.logs}
-            values.update(steps_per_s=rate, phase=float(s > self.warmup))
+            values.update(steps_per_s=rate, phase=float(self.phases.after(s) == "gan"))
             self.write(values)  # state.json's step moves only with its checkpoint (save)
-        if s % t.val_every == 0 or s == self.warmup or s == self.max_steps:
+        if s % t.val_every == 0 or boundary or s == self.max_steps:
             self.validate(s)
-        if s == self.warmup and self.is_main:
+        if boundary and self.is_main:
             path = checkpoints.save_phase_end(self.run_dir.checkpoints,
                                               self.payload("end of VAE phase"))
             self.log(f"train: VAE phase done at step {s}: {path.name}; adversarial phase next")
         elapsed = time.monotonic() - self.saved_at
-        due = (s % t.checkpoint_every_steps == 0 or s == self.warmup
+        due = (s % t.checkpoint_every_steps == 0 or boundary
                or elapsed >= t.checkpoint_every_minutes * 60)
         if s >= self.max_steps:
             self.save("finished")
             trainer.should_stop = True
         elif self.stop_reason or (self.stop_at is not None and s >= self.stop_at):
-            self.stop_reason = self.stop_reason or f"stop_at={self.stop_at}"
+            self.stop_at_reason = f"stop_at={self.stop_at}"
             self.save(self.stop_reason)
             trainer.should_stop = True
         elif due:
             self.save("periodic")
 
     def validate(self, s: int) -> None:
+        if not self.is_main:
+            return  # once per run: the weights are the same on every rank
         distance, means = self.model.validate(self.val_batches)
         values = {"validation": distance}
-        if s <= self.warmup and self.model.fidelity.update(means, s):
+        if self.phases.fits_fidelity(s) and self.model.fidelity.update(means, s):
             values.update({k: float(v) for k, v in self.model.fidelity.sizes().items()})
         self.write(values)
+
+
+def share_buffers(model: torch.nn.Module) -> None:
+    """Every rank takes rank 0's buffers (BatchNorm running statistics) before a step.
+
+    Each rank's BatchNorm updates its running statistics from its own windows, while only rank
+    0's reach the checkpoint; once the frozen encoder runs in eval mode (adversarial phase) the
+    ranks would compute with different statistics, and a resumed run (every rank loading rank
+    0's) with other numbers than an uninterrupted one. Broadcasting them each step makes every
+    rank hold what the checkpoint holds, as DDP's `broadcast_buffers` means to.
+    """
+    import torch.distributed as dist
+
+    for buffer in model.buffers():
+        dist.broadcast(buffer.data, src=0)
 
 
 class _Loop(pl.Callback):
@@ -295,6 +331,8 @@ class _Loop(pl.Callback):
 
     def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
         self.session.signals.enter_step()
+        if trainer.world_size > 1:
+            share_buffers(self.session.model)
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
         try:
