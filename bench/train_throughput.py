@@ -2,8 +2,12 @@
 
     python bench/train_throughput.py                       # CPU: rave_v1 at batch 8 x 131072
     python bench/train_throughput.py --device cuda --bf16  # GPU: bf16 autocast vs fp32, same run
+    python bench/train_throughput.py --baseline 5a801b0    # and the model code of a git revision
 
-Two comparisons are printed:
+Comparisons printed:
+- `prev` (with --baseline REV), measured in the same run, steps interleaved: the model code of
+  that git revision (`ravejobs/` extracted with `git archive` into a temporary folder and
+  imported as `ravejobs_prev`). Ratio = prev time / our time (> 1: we are faster).
 - `stock`, measured in the same run: the same model and step with the spectral losses on
   `torch.stft(...).abs()` and torch's own autograd (what upstream does), instead of our
   `ravejobs.model.stft` backwards. Ratio = stock time / our time (> 1: we are faster).
@@ -19,13 +23,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
+import io
 import os
+import re
 import resource
 import statistics
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -38,6 +49,23 @@ from ravejobs.model.stft import EPS  # noqa: E402
 
 UPSTREAM_S_PER_STEP = 3.46
 BACKENDS = ("stock", "ours")
+ROOT = Path(__file__).resolve().parents[1]
+PREV: dict[str, object] = {}  # the baseline revision's module and config, once loaded
+
+
+def load_baseline(rev: str) -> None:
+    """Import `ravejobs/` as it was at git revision `rev`, renamed `ravejobs_prev`."""
+    data = subprocess.run(["git", "archive", rev, "ravejobs"], cwd=ROOT, check=True,
+                          capture_output=True).stdout
+    folder = Path(tempfile.mkdtemp(prefix="ravejobs-prev-"))
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        tar.extractall(folder, filter="data")
+    (folder / "ravejobs").rename(folder / "ravejobs_prev")
+    for py in (folder / "ravejobs_prev").rglob("*.py"):
+        py.write_text(re.sub(r"\bravejobs\b(?=[.\s])", "ravejobs_prev", py.read_text()))
+    sys.path.insert(0, str(folder))
+    PREV["module"] = importlib.import_module("ravejobs_prev.model.module")
+    PREV["config"] = importlib.import_module("ravejobs_prev.config")
 TINY = ModelSpec(name="tiny", data_size=8, capacity=8, latent_size=8, ratios=(2, 2, 2),
                  noise_ratios=(2, 2), noise_bands=3, d_capacity=4, d_multiplier=2,
                  d_n_layers=2, sr=16000, n_signal=8192, batch=4, lr=1e-3)
@@ -74,11 +102,18 @@ def spectral_backend(stock: bool):
 
 
 def make_step(spec: ModelSpec, phase: str, batch: int, n_signal: int, device: str,
-              bf16: bool) -> Callable[[int], None]:
+              bf16: bool, prev: bool = False) -> Callable[[int], None]:
     """A fresh model and its optimizers; the returned function runs training iteration s."""
     torch.manual_seed(0)
     warmup = 10**9 if phase == "vae" else 0
-    model = RAVE(spec, warmup, KLSpec()).to(device).train()
+    if prev:  # the baseline revision's RAVE, built from the same settings
+        config: Any = PREV["config"]
+        fields = {k: getattr(spec, k) for k in config.ModelSpec.__dataclass_fields__
+                  if hasattr(spec, k)}
+        model = PREV["module"].RAVE(config.ModelSpec(**fields), warmup,  # type: ignore[attr-defined]
+                                    config.KLSpec()).to(device).train()
+    else:
+        model = RAVE(spec, warmup, KLSpec()).to(device).train()
     gen, dis = model.configure_optimizers()
     x = (torch.rand(batch, n_signal, device=device) * 2 - 1) * 0.5
     autocast = (torch.autocast(device, dtype=torch.bfloat16) if bf16
@@ -104,12 +139,14 @@ def time_phase(spec: ModelSpec, phase: str, batch: int, n_signal: int, steps: in
     printed too because this machine is shared: wall time alone measures the neighbours as
     much as the model. On CPU the peak is the process's (both models), on GPU each step's.
     """
-    steppers = {backend: make_step(spec, phase, batch, n_signal, device, bf16)
-                for backend in BACKENDS}
+    backends = BACKENDS + (("prev",) if PREV else ())
+    steppers = {backend: make_step(spec, phase, batch, n_signal, device, bf16,
+                                   prev=backend == "prev")
+                for backend in backends}
     cuda = device == "cuda"
-    walls: dict[str, list[float]] = {b: [] for b in BACKENDS}
-    cpu = dict.fromkeys(BACKENDS, 0.0)
-    peak = dict.fromkeys(BACKENDS, 0.0)
+    walls: dict[str, list[float]] = {b: [] for b in backends}
+    cpu = dict.fromkeys(backends, 0.0)
+    peak = dict.fromkeys(backends, 0.0)
     for s in range(2 + steps):  # steps 0 and 1 warm up: allocations, kernel choice, Adam state
         for backend, one in steppers.items():
             with spectral_backend(stock=backend == "stock"):
@@ -145,7 +182,15 @@ def main() -> int:
     ap.add_argument("--models", default="rave_v1,tiny")
     ap.add_argument("--phases", default="vae,gan")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--baseline", metavar="REV",
+                    help="also time the model code of this git revision (ratio 'prev')")
+    ap.add_argument("--no-stock", action="store_true", help="skip the torch.stft baseline")
     args = ap.parse_args()
+    if args.baseline:
+        load_baseline(args.baseline)
+    if args.no_stock:
+        global BACKENDS
+        BACKENDS = ("ours",)
     if args.device == "cpu":
         torch.set_num_threads(args.threads)
     print(f"device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
@@ -162,7 +207,7 @@ def main() -> int:
             for label, bf16 in variants:
                 timings = time_phase(spec, phase, batch, n, args.steps, args.device, bf16)
                 s, cpu, peak = timings["ours"]
-                notes = [f"stock x{timings['stock'][0] / s:.2f}"]
+                notes = [f"{b} x{timings[b][0] / s:.2f}" for b in timings if b != "ours"]
                 if name == "rave_v1" and phase == "vae" and args.device == "cpu" \
                         and (batch, n) == (8, 131072):
                     notes.append(f"upstream {UPSTREAM_S_PER_STEP} s/step x"

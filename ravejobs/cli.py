@@ -9,9 +9,11 @@ import argparse
 import importlib
 import sys
 
+from ravejobs import __version__
+
 # module -> provides `register(subparsers)`; the order is the order in `--help`.
 SUBCOMMANDS = (
-    "ravejobs.data.cli",       # prepare, duration, demo
+    "ravejobs.data.cli",       # prepare, duration, unpack, demo
     "ravejobs.status",         # status
     "ravejobs.cancel",         # cancel
     "ravejobs.report.cli",     # report
@@ -19,11 +21,36 @@ SUBCOMMANDS = (
 )
 
 
+class _Completion(argparse.Action):
+    """Prints the completion script and exits, like --version (no COMMAND needed)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        from ravejobs.completion import bash_script
+
+        print(bash_script(parser), end="")
+        parser.exit()
+
+
+class _Version(argparse.Action):
+    """Version, git revision of this checkout and the libraries' versions (no torch import)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        from ravejobs.provenance import git_revision, versions_line
+
+        print(f"ravejobs {__version__} (git {git_revision()})\n{versions_line()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ravejobs",
         description="Train RAVE models on SLURM; sweeps start with `python launch.py -m ...`.",
     )
+    parser.add_argument("--version", nargs=0, action=_Version,
+                        help="print the version, git revision and library versions, and exit")
+    parser.add_argument("--completion", choices=("bash",), action=_Completion,
+                        help='print a bash completion script: eval "$(ravejobs --completion '
+                             'bash)"; python launch.py has Hydra\'s (-sc install=bash)')
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMANDS:
         importlib.import_module(name).register(sub)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ravejobs import cadence
 from ravejobs.cluster_rules import cluster_problems, storage_problems
 from ravejobs.stages import NAMES
 from ravejobs.validate_values import sweep_problems, value_problems
@@ -96,6 +97,24 @@ class ModelSpec:
     n_signal: int = 65536
     batch: int = 8
     lr: float = 1e-4
+    # The RAVE v2 family (arch "v2", ravejobs/model/v2); v1 ignores these. docs/model.md.
+    arch: str = "v1"
+    kernel_size: int = 3
+    dilations: tuple[tuple[int, ...], ...] = ((1, 3, 9), (1, 3, 9), (1, 3, 9), (1, 3))
+    amplitude_modulation: bool = True
+    noise_hidden: int = 0  # width of v2's noise synthesiser (noise.gin: 128, v2_small: 64)
+    d_periods: tuple[int, ...] = (2, 3, 5, 7, 11)
+    d_scales: int = 3
+    fm_weight: float = 10.0
+    adv_weight: float = 1.0
+    distance_weight: float = 1.0
+    dis_every: int = 2
+    lr_dis: float = 1e-4
+    lr_end_factor: float = 1.0
+    regularizer: str = "kl"
+    noise_augmentation: int = 0
+    valid_crop: bool = False
+    streaming: bool = False  # export with cached convolutions (nn~ streaming); upstream: stateless
 
     @property
     def hop(self) -> int:
@@ -113,9 +132,9 @@ class PriorSpec:
     cycle_size: int = 4
     n_layers: int = 10
     batch: int = 8
-    n_frames: int = 256
+    n_frames: int = 128      # upstream: 2**18 samples at hop 2048
     max_steps: int = 1_000_000
-    lr: float = 3e-4
+    lr: float = 1e-4         # upstream's Adam lr
 
 
 @dataclass(frozen=True)
@@ -208,6 +227,9 @@ class RunSpec:
         m = dict(d["model"])
         m["ratios"] = tuple(m["ratios"])
         m["noise_ratios"] = tuple(m["noise_ratios"])
+        if "dilations" in m:
+            m["dilations"] = tuple(tuple(d) for d in m["dilations"])
+            m["d_periods"] = tuple(m["d_periods"])
         c = dict(d["cluster"])
         c["gpu_types"] = tuple(c["gpu_types"])
         c["setup"] = tuple(c["setup"])
@@ -397,6 +419,8 @@ def _model(r: _Reader) -> ModelSpec:
         n_signal=r.integer("model.n_signal", 1),
         batch=r.integer("model.batch", 1),
         lr=r.number("model.lr", positive=True),
+        **_model_v2(r),
+        streaming=r.boolean("model.streaming", False),
     )
     if m.data_size and m.data_size & (m.data_size - 1):
         r.problems.append(f"model.data_size={m.data_size}: PQMF bands must be a power of 2 (16)")
@@ -411,6 +435,53 @@ def _model(r: _Reader) -> ModelSpec:
             f"{m.hop}; use {max(m.hop, m.n_signal // m.hop * m.hop)}"
         )
     return m
+
+
+def _model_v2(r: _Reader) -> dict[str, Any]:
+    """The v2 settings; absent keys keep ModelSpec's defaults (so v1 configs need none)."""
+    d = ModelSpec()
+    arch = r.choice("model.arch", ("v1", "v2"), d.arch)
+    dilations = r.get("model.dilations", [list(x) for x in d.dilations])
+    if not isinstance(dilations, list | tuple) or not all(
+            isinstance(x, list | tuple) and x and all(
+                isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in x)
+            for x in dilations):
+        r.problems.append(f"model.dilations={dilations!r}: must be one list of positive whole "
+                          "numbers per ratio, e.g. [[1,3,9],[1,3,9],[1,3,9],[1,3]]")
+        dilations = d.dilations
+    periods = r.get("model.d_periods", list(d.d_periods))
+    if not isinstance(periods, list | tuple) or not all(
+            isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in periods):
+        r.problems.append(f"model.d_periods={periods!r}: must be a list of positive whole numbers")
+        periods = d.d_periods
+    out = dict(
+        arch=arch,
+        kernel_size=r.integer("model.kernel_size", 1, d.kernel_size),
+        dilations=tuple(tuple(x) for x in dilations),
+        amplitude_modulation=r.boolean("model.amplitude_modulation", d.amplitude_modulation),
+        noise_hidden=r.integer("model.noise_hidden", 0, d.noise_hidden),
+        d_periods=tuple(periods),
+        d_scales=r.integer("model.d_scales", 0, d.d_scales),
+        fm_weight=r.number("model.fm_weight", default=d.fm_weight),
+        adv_weight=r.number("model.adv_weight", default=d.adv_weight),
+        distance_weight=r.number("model.distance_weight", positive=True,
+                                 default=d.distance_weight),
+        dis_every=r.integer("model.dis_every", 2, d.dis_every),
+        lr_dis=r.number("model.lr_dis", positive=True, default=d.lr_dis),
+        lr_end_factor=r.number("model.lr_end_factor", positive=True, default=d.lr_end_factor),
+        regularizer=r.choice("model.regularizer", ("kl", "wasserstein"), d.regularizer),
+        noise_augmentation=r.integer("model.noise_augmentation", 0, d.noise_augmentation),
+        valid_crop=r.boolean("model.valid_crop", d.valid_crop),
+    )
+    if arch == "v2":
+        ratios = r.get("model.ratios")
+        if isinstance(ratios, list | tuple) and len(out["dilations"]) != len(ratios):
+            r.problems.append(f"model.dilations has {len(out['dilations'])} entries for "
+                              f"{len(ratios)} model.ratios: give one list of dilations per ratio")
+        if r.get("model.cropped_latent_size", 0):
+            r.problems.append("model.cropped_latent_size: v2 models keep every latent dimension "
+                              "while training (export crops by fidelity); set it to 0")
+    return out
 
 
 def _prior(r: _Reader) -> PriorSpec:
@@ -513,6 +584,11 @@ def _dataset(r: _Reader, model: ModelSpec, stage: str, dry_run: bool) -> Dataset
         augment=r.boolean("dataset.augment", False),
         generate=r.boolean("dataset.generate", False),
     )
+    if not d.raw and not d.generate:
+        r.problems.append("dataset.raw: empty; set it to the folder of your audio, e.g. "
+                          "dataset=custom dataset.raw=/path/to/audio dataset.label=MY-CORPUS")
+    if d.augment:
+        d = augmented(d)
     if model.sr and d.sr and d.sr != model.sr:
         r.problems.append(
             f"dataset.sr={d.sr} but model.sr={model.sr}: the model trains at the corpus rate; "
@@ -526,6 +602,20 @@ def _dataset(r: _Reader, model: ModelSpec, stage: str, dry_run: bool) -> Dataset
                 "set storage.data_root or dataset.raw to where the audio is"
             )
     return d
+
+
+def augmented(d: DatasetSpec) -> DatasetSpec:
+    """Augmentation is a setting over the plain corpus' raw audio: the augmented corpus gets its
+    own store, name and label (`-AUG`), so it never overwrites or shares runs with the plain one.
+    Configs already named so (`as_aug`) are unchanged."""
+    packed = Path(d.packed)
+    return replace(
+        d,
+        name=d.name if d.name.lower().endswith("_aug") else f"{d.name}_aug",
+        label=d.label if d.label.upper().endswith("-AUG") else f"{d.label}-AUG",
+        packed=d.packed if packed.name.upper().endswith("-AUG")
+        else str(packed.with_name(f"{packed.name}-AUG")),
+    )
 
 
 def build_runspec(cfg: Mapping[str, Any], overrides: Iterable[str] = ()) -> RunSpec:
@@ -543,11 +633,13 @@ def build_runspec(cfg: Mapping[str, Any], overrides: Iterable[str] = ()) -> RunS
         model=model,
         prior=_prior(r),
         train=TrainSpec(
-            val_every=r.steps("train.val_every", 1),
+            val_every=(r.steps("train.val_every", 1) if r.get("train.val_every", None)
+                       is not None else cadence.val_every(phase.max_steps)),
             checkpoint_every_steps=r.steps("train.checkpoint_every_steps", 1),
             checkpoint_every_minutes=r.number("train.checkpoint_every_minutes", positive=True),
             keep_last=r.integer("train.keep_last", 1),
-            log_every=r.steps("train.log_every", 1),
+            log_every=(r.steps("train.log_every", 1) if r.get("train.log_every", None)
+                       is not None else cadence.log_every(phase.max_steps)),
             num_workers=r.integer("train.num_workers", 0),
             precision=r.choice("train.precision", ("32", "bf16-mixed", "16-mixed")),
             val_fraction=r.number("train.val_fraction", positive=True),

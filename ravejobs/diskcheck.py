@@ -16,7 +16,6 @@ system's free space is.
 
 from __future__ import annotations
 
-import math
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,9 +24,9 @@ from pathlib import Path
 from ravejobs.config import ModelSpec, RunSpec
 
 BYTES_PER_PARAMETER = 12  # float32 weight + Adam exp_avg + exp_avg_sq
-# Generator: fit to RAVE(ModelSpec()) at capacity 32 / 64 / 96 (5.14M / 18.28M / 39.42M
-# parameters, within 3 %); it overestimates much smaller models (tiny: 1.03M for 60k).
-GEN_BASE, GEN_PER_CAPACITY2 = 760_000, 4_278
+# Generator: fit to RAVE(ModelSpec()) at capacity 32 / 64 / 96 (4.81M / 17.62M / 38.42M
+# parameters, within 2 %); it overestimates much smaller models (tiny: 0.76M for ~60k).
+GEN_BASE, GEN_PER_CAPACITY2 = 693_000, 4_099
 
 
 def _conv(c_in: int, c_out: int, kernel: int, groups: int = 1) -> int:
@@ -40,7 +39,7 @@ def discriminator_parameters(model: ModelSpec, scales: int = 3) -> int:
     total, dim = _conv(1, c, 15), c
     for i in range(model.d_n_layers):
         out = min(1024, c * m ** (i + 1))
-        total += _conv(dim, out, 41, math.gcd(math.gcd(dim, out), m ** (i + 1)))
+        total += _conv(dim, out, 41, m ** (i + 1))  # upstream v1's grouping
         dim = out
     return scales * (total + _conv(dim, dim, 5) + _conv(dim, 1, 1))
 

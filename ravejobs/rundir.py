@@ -28,7 +28,9 @@ from ravejobs.ranks import is_main_process
 from ravejobs.rootpaths import from_root, moved, to_root
 
 # "blocked": never ran because what it consumes failed (or was itself blocked)
-STATUSES = ("pending", "submitted", "running", "requeued", "finished", "failed", "blocked")
+# "diverged": training gave non-finite values again after every rollback
+STATUSES = ("pending", "submitted", "running", "requeued", "finished", "failed", "blocked",
+            "diverged")
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,6 @@ def shown_status(run: RunDir, state: RunState | None = None) -> str:
     except (OSError, KeyError, TypeError, ValueError):
         return state.status
     if before is not None and before.state_file.exists() and \
-            shown_status(before) in ("failed", "blocked"):
+            shown_status(before) in ("failed", "blocked", "diverged"):
         return "blocked"
     return "pending" if state.status == "blocked" else state.status

@@ -21,8 +21,9 @@ from ravejobs.rundir import RunDir, RunState, shown_status
 
 PHASES = {"vae": "VAE", "gan": "GAN", "prior": "prior"}
 BLOCKED = "blocked (model failed)"  # a prior; others: "blocked (<predecessor> failed)"
-STYLES = {"FAILED": "red", "failed": "red", "blocked": "red", "TIMEOUT": "red",
-          "OUT_OF_MEMORY": "red", "CANCELLED": "yellow", "COMPLETED": "green",
+FAILED_STATES = ("FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "DEADLINE")
+STYLES = {"FAILED": "red", "failed": "red", "blocked": "red", "diverged": "red",
+          "TIMEOUT": "red", "OUT_OF_MEMORY": "red", "CANCELLED": "yellow", "COMPLETED": "green",
           "finished": "green", "RUNNING": "cyan", "running": "cyan"}
 
 
@@ -40,6 +41,8 @@ class StatusRow:
     elapsed_s: float
     gpu_hours: float
     message: str = ""           # why it failed (one line, e.g. a full disk), from state.json
+    reason: str = ""            # short: why it failed or is blocked (the reason column)
+    differs: str = ""           # settings that set it apart from the sweep's other runs
 
 
 def _age(seconds: float | None) -> str:
@@ -68,6 +71,8 @@ def _blocked(run: RunDir, state: RunState) -> str:
     if shown_status(run, state) != "blocked":
         return ""
     prev = stages.predecessor(run.stage, run.spec())
+    if prev == "train" and RunDir.for_spec(run.spec(), "train").state().status == "diverged":
+        return "blocked (model diverged)"
     return BLOCKED if prev == "train" else f"blocked ({prev} failed)"
 
 
@@ -116,6 +121,8 @@ def status_row(path: Path, job_id: str, records: dict[str, Any], cache: MetricsC
     blocked = _blocked(run, state)
     if blocked:
         shown, phase = blocked, "—"
+    if state.status == "diverged":  # SLURM only says FAILED; the run folder says why
+        shown = "diverged"
     # state.json's step is its checkpoint's; the metrics say how far training got since
     logged = int(sps.step[-1]) if sps is not None and len(sps) else 0
     return StatusRow(
@@ -123,18 +130,40 @@ def status_row(path: Path, job_id: str, records: dict[str, Any], cache: MetricsC
         step=max(state.step, logged), budget=budget,
         steps_per_s=sps.last if sps is not None else None,
         checkpoint_age_s=_checkpoint_age(run, state, now), elapsed_s=elapsed,
-        gpu_hours=gpu_hours, message=state.message if state.status == "failed" else "")
+        gpu_hours=gpu_hours, message=state.message if state.status == "failed" else "",
+        reason=_reason(run, state, shown, record))
+
+
+def _reason(run: RunDir, state: RunState, shown: str, record: Any) -> str:
+    """One short line for the reason column: the error, what it waits on, or SLURM's verdict."""
+    if shown.startswith("blocked"):
+        return f"its {stages.predecessor(run.stage, run.spec())} failed; fix that, launch again"
+    if state.status == "failed" and state.message:
+        return " ".join(state.message.split())
+    if record is not None and record.state.split()[0] in FAILED_STATES:
+        return f"SLURM {record.state.split()[0]} (exit {record.exit_code}); see {run.logs}"
+    return ""
 
 
 def sweep_status(manifest: Any, cache: MetricsCache, records: dict[str, Any] | None = None,
                  now: float | None = None) -> list[StatusRow]:
     """Rows for every run of the manifest whose folder exists; `records` from sacct."""
+    from dataclasses import replace
+
+    from ravejobs.differences import describe
+
     now = time.time() if now is None else now
-    rows = []
+    rows, specs = [], []
     for run in manifest.runs:
         if (Path(run.path) / "run.json").is_file():
             rows.append(status_row(Path(run.path), run.job_id, records or {}, cache, now))
-    return rows
+            try:
+                specs.append(RunDir.open(run.path).spec())
+            except (OSError, KeyError, TypeError, ValueError):
+                specs.append(None)
+    labels = describe([(r.name, spec, r.stage) for r, spec in zip(rows, specs, strict=True)])
+    return [replace(r, name=name, differs=differs)
+            for r, (name, differs) in zip(rows, labels, strict=True)]
 
 
 def fetch_records(manifest: Any) -> tuple[dict[str, Any], str]:
@@ -160,19 +189,41 @@ def render(manifest: Any, rows: list[StatusRow], note: str = "") -> Any:
     title = f"{manifest.sweep_id} on {manifest.cluster} ({manifest.executor})"
     why = [f"{r.name}.{r.signature}: {r.message}" for r in rows if r.message]
     table = Table(title=title, caption="\n".join([note, *why]).strip() or None)
+    differs = any(r.differs for r in rows)
+    reasons = any(r.reason for r in rows)
     for header, right in (("run", False), ("signature", False), ("stage", False),
+                          *((("differs", False),) if differs else ()),
                           ("state", False), ("phase", False), ("step / budget", True),
-                          ("steps/s", True), ("checkpoint age", True), ("elapsed", True),
-                          ("GPU-h", True)):
-        table.add_column(header, justify="right" if right else "left")
+                          ("steps/s", True), ("ETA", True), ("checkpoint age", True),
+                          ("elapsed", True), ("GPU-h", True),
+                          *((("reason", False),) if reasons else ())):
+        table.add_column(header, justify="right" if right else "left",
+                         overflow="fold" if header == "reason" else "ellipsis")
     for r in rows:
         style = STYLES.get(r.state.split(" (")[0])
         table.add_row(
-            r.name, r.signature, r.stage, f"[{style}]{r.state}[/]" if style else r.state,
+            r.name, r.signature, r.stage, *((r.differs,) if differs else ()),
+            f"[{style}]{r.state}[/]" if style else r.state,
             r.phase, "—" if r.budget is None else f"{r.step:,} / {r.budget:,}",
-            "—" if r.steps_per_s is None else f"{r.steps_per_s:.2f}",
-            _age(r.checkpoint_age_s), format_duration(r.elapsed_s), f"{r.gpu_hours:.2f}")
+            "—" if r.steps_per_s is None else f"{r.steps_per_s:.2f}", _eta(r),
+            _age(r.checkpoint_age_s), format_duration(r.elapsed_s), f"{r.gpu_hours:.2f}",
+            *((_short(r.reason),) if reasons else ()))
     return table
+
+
+def _eta(r: StatusRow) -> str:
+    """Time left at the last logged rate, for a run that is running (else —)."""
+    from ravejobs.progress import clock, eta_seconds
+
+    if r.state.split(" (")[0] not in ("running", "RUNNING"):
+        return "—"
+    return clock(eta_seconds(r.step, r.budget, r.steps_per_s))
+
+
+def _short(reason: str, width: int = 80) -> str:
+    """The reason's end (an error's last words say most), at most `width` characters; the
+    whole message is under the table."""
+    return reason if len(reason) <= width else "…" + reason[-(width - 1):]
 
 
 def load_manifest(ref: str | None) -> Any:

@@ -20,6 +20,7 @@ from ravejobs.config import ConfigError, RunSpec, build_runspecs
 from ravejobs.launchlock import launch_lock
 from ravejobs.manifest import Manifest, ManifestRun, sweep_id
 from ravejobs.plan import ArrayJob, Plan, Task, make_plan, stage_tasks
+from ravejobs.progress import watch
 from ravejobs.rundir import RunDir
 from ravejobs.submit import log_folder, render_sbatch, submit_array
 from ravejobs.validate_values import added_key_problems
@@ -109,7 +110,7 @@ def run_sweep(specs: list[RunSpec], dry_run: bool = False) -> dict[str, Any]:
     sid = sweep_id(t.key for t in tasks)
     if dry_run:
         plan, states, _ = _plan(specs, tasks)
-        print_plan(plan, states, sid, dry_run)
+        print_plan(plan, states, sid, dry_run, tasks=tasks)
         need = _space_need(tasks, root)
         if need is not None:
             console.print(f"disk: {need.line(root)}"
@@ -130,7 +131,8 @@ def run_sweep(specs: list[RunSpec], dry_run: bool = False) -> dict[str, Any]:
     with launch_lock(root, sid, say=lambda line: console.print(line, markup=False)):
         plan, states, active = _plan(specs, tasks)
         print_plan(plan, states, sid, dry_run,
-                   {f"{t.stage} {t.dirname}": active[t.key] for t in tasks if t.key in active})
+                   {f"{t.stage} {t.dirname}": active[t.key] for t in tasks if t.key in active},
+                   tasks)
         manifest = _open_manifest(specs[0], sid, tasks, active)
         for task in tasks:  # skipped because its store is current: done, not pending forever
             if task.stage == "prepare" and states[task.key] == "finished":
@@ -277,6 +279,8 @@ def _run_local(plan: Plan, manifest: Manifest, failed: set[tuple[str, str]],
             started.extend((RunDir.for_spec(t.spec, t.stage), j)
                            for t, j in zip(chunk.tasks, jobs, strict=True))
             _record(manifest, chunk, jobs, None)
+            watch(console, [(job, RunDir.for_spec(t.spec, t.stage), _budget(t))
+                            for t, job in zip(chunk.tasks, jobs, strict=True)])
             for task, job in zip(chunk.tasks, jobs, strict=True):
                 ids.append(str(job.job_id))
                 try:
@@ -290,26 +294,48 @@ def _run_local(plan: Plan, manifest: Manifest, failed: set[tuple[str, str]],
     return ids
 
 
+def _budget(task: Task) -> int | None:
+    if task.stage == "train":
+        return task.spec.phase.max_steps
+    return task.spec.prior.max_steps if task.stage == "prior" else None
+
+
 def print_plan(plan: Plan, states: dict[tuple[str, str], str], sid: str, dry_run: bool,
-               held: Mapping[str, str] | None = None) -> None:
-    """The plan as a table; `held`: run folder name -> job id of tasks already queued."""
+               held: Mapping[str, str] | None = None, tasks: Sequence[Task] = ()) -> None:
+    """The plan as a table; `held`: run folder name -> job id of tasks already queued. Tasks
+    not resubmitted (finished, still queued) are listed too, so a sweep typed again shows where
+    each of its runs stands instead of an empty table; runs sharing a name get ` #i` and what
+    sets each apart is added to `what` (ravejobs.differences)."""
+    from ravejobs.differences import describe
+
     title = f"{sid}: {'dry run, nothing submitted' if dry_run else 'plan'}"
     table = Table(title=title)
     for col in ("array", "task", "run", "signature", "what", "after", "state"):
         table.add_column(col)
-    for array in plan.arrays:
-        for i, task in enumerate(array.tasks):
-            spec = task.spec
-            what = {
-                "train": f"warmup {spec.phase.warmup}, budget {spec.phase.max_steps}, "
-                         f"kl {spec.kl.mode}, {spec.model.name}",
-                "prior": f"{spec.prior.max_steps} prior steps",
-            }.get(task.stage, spec.dataset.name)
-            after = "" if array.dependency is None else \
-                f"{array.dependency}:{array.after_job}" if array.after is None else \
-                f"{array.dependency}:{plan.arrays[array.after].label}"
-            table.add_row(array.label, str(i), RunDir.for_spec(spec, task.stage).name,
-                          task.signature, what, after, states.get(task.key, "new"))
+    planned = [(array, i, task) for array in plan.arrays for i, task in enumerate(array.tasks)]
+    keys = {task.key for _, _, task in planned}
+    shown = planned + [(None, None, t) for t in tasks if t.key not in keys]
+    labels = describe([(RunDir.for_spec(t.spec, t.stage).name, t.spec, t.stage)
+                       for _, _, t in shown])
+    for (array, i, task), (name, differs) in zip(shown, labels, strict=True):
+        spec = task.spec
+        what = {
+            "train": f"warmup {spec.phase.warmup}, budget {spec.phase.max_steps}, "
+                     f"kl {spec.kl.mode}, {spec.model.name}",
+            "prior": f"{spec.prior.max_steps} prior steps",
+        }.get(task.stage, spec.dataset.name)
+        if task.stage == "train":   # kl mode and warmup are in `what` already
+            differs = " ".join(w for w in differs.split() if not w.startswith(("kl=", "warmup=")))
+        if differs:
+            what += f"; {differs}"
+        if array is None:
+            table.add_row("—", "—", name, task.signature, what, "", states.get(task.key, ""))
+            continue
+        after = "" if array.dependency is None else \
+            f"{array.dependency}:{array.after_job}" if array.after is None else \
+            f"{array.dependency}:{plan.arrays[array.after].label}"
+        table.add_row(array.label, str(i), name, task.signature, what, after,
+                      states.get(task.key, "new"))
     skipped = [k for k, v in states.items() if v in ("finished", "active")]
     console.print(table)
     if skipped:

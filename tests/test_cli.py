@@ -7,7 +7,7 @@ import sys
 
 from ravejobs.cli import build_parser
 
-COMMANDS = {"prepare", "duration", "demo", "status", "cancel", "report", "export"}
+COMMANDS = {"prepare", "duration", "unpack", "demo", "status", "cancel", "report", "export"}
 
 
 def test_every_subcommand_registers():

@@ -22,6 +22,8 @@ def test_every_config_composes_and_validates(group, option):
     overrides = [f"{group}={option}", "dry_run=true"]
     if group != "dataset":
         overrides.append("dataset=as")  # upstream-sized phases: every group's values fit
+    if option == "custom":  # the corpus given on the command line: its folder is required
+        overrides += ["dataset.raw=/path/to/audio", "dataset.label=custom"]
     spec = compose_spec(overrides)
     if group == "cluster":
         assert spec.cluster.name == option

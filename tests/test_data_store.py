@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ravejobs.data.loader import WindowSampler
+from ravejobs.data.loader import NO_AUGMENT, WindowSampler
 from ravejobs.data.stage import stage_store
 from ravejobs.data.store import PackedStore, pack
 
@@ -65,7 +65,7 @@ def test_sampler_is_deterministic_per_seed_and_step(tmp_path: Path) -> None:
 def test_train_and_val_windows_never_overlap(tmp_path: Path) -> None:
     store, _ = make_store(tmp_path / "s", (20.0, 20.0))
     n = 512
-    train = WindowSampler(store, n, "train", val_fraction=0.1)
+    train = WindowSampler(store, n, "train", val_fraction=0.1, augment=NO_AUGMENT)
     val = WindowSampler(store, n, "val", val_fraction=0.1)
     assert val.regions and train.regions
     covered = np.zeros(store.num_samples, np.int8)

@@ -80,5 +80,6 @@ def trained_point(root: Path, corpus: tuple[Path, Path], *extra: str):
 def streaming_point(tmp_path_factory, corpus):  # noqa: F811
     """A no_latency tiny model with a cropped latent and a 4-step prior, trained once."""
     root = tmp_path_factory.mktemp("export $root")
-    return trained_point(root, corpus, "model.no_latency=true", "prior=demo",
+    return trained_point(root, corpus, "model.no_latency=true", "model.streaming=true",
+                         "prior=demo",
                          "prior.max_steps=4", "prior.n_frames=24")

@@ -80,10 +80,11 @@ def test_centred_model_streams_as_the_whole_signal_delayed_by_its_latency(point,
     caches, which hold layer outputs of silence where the whole-signal pass has zero padding)."""
     spec, run, audio = point
     write_checkpoint(run, spec, "gan", audio)
-    assert cli(["export", str(run.path)]) == 0       # streaming is the default
+    assert cli(["export", str(run.path), "--streaming"]) == 0   # our extra, asked for
     path = run.export / export_filename(run)
     assert path.stat().st_mode & 0o044                # readable by the lab, not 0600
-    assert cli(["export", str(run.path), "--no-streaming", "--out", str(tmp_path / "w.ts")]) == 0
+    # stateless is the default, as upstream v1 without --cached
+    assert cli(["export", str(run.path), "--out", str(tmp_path / "w.ts")]) == 0
     stream, whole = torch.jit.load(str(path)), torch.jit.load(str(tmp_path / "w.ts"))
     assert stream.is_streaming() and not whole.is_streaming()
     latency = int(stream.forward_latency)

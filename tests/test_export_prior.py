@@ -37,3 +37,18 @@ def test_greedy_generation_matches_prior_sample_and_continues_across_calls():
         sampled = net(torch.full((1, 5), 1.0), True)
     assert sampled.shape == (1, k, 5) and torch.isfinite(sampled).all()
     assert float(sampled.abs().max()) <= 4.0
+
+
+def test_temperature_goes_through_softplus_as_upstream_so_zero_samples():
+    """Upstream's exported prior uses softplus(mean temperature) / log 2: an unconnected nn~
+    inlet (0) samples at temperature 1, it never becomes a greedy argmax."""
+    prior = small_prior()
+    net = torch.jit.script(PriorNet(prior).eval())
+    with torch.no_grad():
+        greedy = prior.quant.bins(net(torch.zeros(1, 40), False))
+        net2 = torch.jit.script(PriorNet(prior).eval())
+        torch.manual_seed(0)
+        sampled = prior.quant.bins(net2(torch.zeros(1, 40), True))
+    assert not torch.equal(greedy, sampled)
+    t = torch.nn.functional.softplus(torch.tensor(0.0)) / torch.log(torch.tensor(2.0))
+    assert float(t) == 1.0

@@ -58,6 +58,8 @@ with torch.inference_mode():
     info['peak'] = float(f.abs().max())
     a = x[..., :2048]
     info['noisy_differs'] = float((m.forward(a) - m.forward(a)).abs().max())
+    info['encode_sampled'] = float((m.encode(a) - m.encode(a)).abs().max())
+    info['cropped_latent_size'] = int(m.cropped_latent_size)
     # successive 2048-sample buffers against the whole signal, each on a fresh load
     whole, parts = quiet(load(), load())
     info['diff'] = {'forward': float((whole.forward(x) - blocks(parts.forward, x, 2048))
@@ -122,6 +124,8 @@ def test_exported_file_runs_on_real_audio_without_ravejobs(exported, tmp_path):
                               "prior_audio": [1, 1, 10 * hop]}
     assert info["finite"] and info["peak"] > 0
     assert info["noisy_differs"] > 0          # noise synthesis is on by default
+    assert info["encode_sampled"] > 0         # encode samples the posterior (upstream)
+    assert info["cropped_latent_size"] == k   # what upstream's prior script reads
     for method, diff in info["diff"].items():
         assert diff <= TOLERANCE, f"{method}: block-by-block differs by {diff}"
 

@@ -85,3 +85,39 @@ def test_windows_are_deterministic_in_seed_and_step_and_stay_in_segments():
 def test_too_short_store_names_the_setting():
     with pytest.raises(ValueError, match="prior.n_frames=64"):
         LatentWindows(ar_latents(50), [(0, 50)], n_frames=64)
+
+
+class PosteriorStandIn(StandInEncoder):
+    """A stand-in with a posterior (mean, std) in a 4-dim space and a 3-dim projection."""
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = self.encode(x)
+        return mean, 0.05 + 0.5 * mean.abs()
+
+    def projection(self) -> tuple[torch.Tensor, torch.Tensor]:
+        q, _ = torch.linalg.qr(torch.randn(4, 4, generator=torch.Generator().manual_seed(1)))
+        return torch.tensor([0.1, -0.2, 0.0, 0.3]), q[:3]
+
+
+def test_windows_sample_the_posterior_as_upstreams_reencoding(tmp_path):
+    """Upstream re-encodes each step: z = mean + std * eps, minus the PCA mean, projected and
+    cropped. The store keeps mean and std and samples at every step: the same distribution."""
+    enc = PosteriorStandIn()
+    audio = sources()[0][:64 * 32]
+    store = ensure_store(tmp_path / "lat", enc, REF, lambda: [audio], log=lambda m: None)
+    assert store.posterior is not None and store.latent_size == 3 and store.z.shape == (32, 4)
+    # the validation split is one 32-frame window: every draw is that window
+    windows = LatentWindows.from_store(store, 32, "val", val_fraction=0.02, seed=3)
+    draws = np.concatenate([windows.batch(s, 500) for s in range(8)])      # N 3 32
+    with torch.no_grad():
+        mean, std = enc.posterior(torch.from_numpy(audio).reshape(1, 1, -1))
+        mu, comp = enc.projection()
+        # upstream's encode, many times: sample, centre, project, crop
+        eps = torch.randn(4000, *mean.shape[1:], generator=torch.Generator().manual_seed(0))
+        upstream = torch.einsum("dk,nkt->ndt", comp, mean + std * eps - mu[:, None]).numpy()
+    np.testing.assert_allclose(draws.mean(0), upstream.mean(0), atol=0.05)
+    np.testing.assert_allclose(draws.std(0), upstream.std(0), rtol=0.1, atol=0.01)
+    expected_mean = torch.einsum("dk,kt->dt", comp, mean[0] - mu[:, None]).numpy()
+    np.testing.assert_allclose(draws.mean(0), expected_mean, atol=0.05)
+    assert draws.std(0).min() > 0.02  # sampled, not the means
+    np.testing.assert_array_equal(windows.batch(2, 4), windows.batch(2, 4))  # per step

@@ -32,12 +32,12 @@ def test_values_fall_back_into_their_bin():
     assert torch.equal(q.bins(q.values(bins, generator=torch.Generator().manual_seed(0))), bins)
 
 
-def test_diagonal_shift_reads_dimension_i_i_frames_ahead_and_inverts():
+def test_diagonal_shift_reads_dimension_i_k_minus_1_minus_i_frames_ahead_and_inverts():
     z = torch.arange(3 * 10.0).reshape(1, 3, 10)
     s = DiagonalShift.forward(z)
     assert s.shape == (1, 3, 8)
-    for i in range(3):
-        assert torch.equal(s[0, i], z[0, i, i:i + 8])
+    for i in range(3):  # dimension 0 leads (upstream): it is predicted first
+        assert torch.equal(s[0, i], z[0, i, 2 - i:10 - i])
     assert torch.equal(DiagonalShift.inverse(s), z[..., 2:8])
     with pytest.raises(ValueError, match="at least 3 frames"):
         DiagonalShift.forward(z[..., :2])

@@ -58,9 +58,13 @@ def test_prior_of_a_real_model_samples_audio_of_the_right_length_and_rate(traine
     from ravejobs.data.store import PackedStore
 
     audio = torch.from_numpy(PackedStore(spec.dataset.packed).signal(0)[:spec.model.n_signal])
-    direct = rave.encode(audio.reshape(1, 1, -1))[0].T.numpy()
+    mean, std = rave.posterior(audio.reshape(1, 1, -1))
+    direct, direct_std = mean[0].T.numpy(), std[0].T.numpy()
     assert torch.allclose(torch.from_numpy(store.z[:len(direct)].copy()),
                           torch.from_numpy(direct), atol=1e-4)
+    assert store.posterior is not None
+    assert torch.allclose(torch.from_numpy(store.posterior.scale[:len(direct)].copy()),
+                          torch.from_numpy(direct_std), atol=1e-4)
     state = json.loads(prior_run.state_file.read_text())
     assert state["extra"]["model"]["checkpoint"] == str(rave.checkpoint_path)
 

@@ -27,7 +27,7 @@ def test_every_part_reads_the_table(monkeypatch):
     from ravejobs.jobs import runner
 
     assert plan.PREDECESSOR == {s.name: s.predecessor for s in stages.TABLE}
-    assert naming.STAGE_CODES["prior"] == (4, "TP") and submit.GPU_STAGES == ("train", "prior")
+    assert naming.STAGE_CODES["prior"] == (4, "TP") and stages.GPU_STAGES == ("train", "prior")
     assert runner.JOBS["export"] == stages.stage("export").job
     spec = compose_spec(["dataset=demo", "cluster=narval", "cluster.account=def-x"])
     assert submit.stage_resources("export", spec.cluster) == (2, 8.0, 30)

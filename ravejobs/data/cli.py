@@ -1,4 +1,4 @@
-"""`ravejobs prepare | duration | demo`: the corpus commands (registered by ravejobs.cli)."""
+"""`ravejobs prepare | duration | unpack | demo`: the corpus commands (see ravejobs.cli)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,13 @@ def _duration(args: argparse.Namespace) -> int:
     from ravejobs.data.duration import measure, render
 
     print(render(measure(args.folder)))
+    return 0
+
+
+def _unpack(args: argparse.Namespace) -> int:
+    from ravejobs.data.unpack import unpack
+
+    unpack(args.store, args.out)
     return 0
 
 
@@ -51,13 +58,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d = subparsers.add_parser(
         "duration", help="count audio files and their total duration (headers only)",
         description="Recursively count audio files under DIR and sum their durations from the "
-                    "file headers, without decoding.")
-    d.add_argument("folder", metavar="DIR", nargs="?", default=".")
+                    "file headers, without decoding; a packed store (prepare's output) is read "
+                    "from its index.")
+    d.add_argument("folder", metavar="DIR", nargs="?", default=".",
+                   help="folder of audio files or a packed store (default: here)")
     d.set_defaults(func=_duration)
 
-    m = subparsers.add_parser("demo", help="write the synthetic demo corpus")
-    m.add_argument("out", metavar="OUT")
-    m.add_argument("--sr", type=int, default=16000)
-    m.add_argument("--seconds", type=float, default=60.0)
-    m.add_argument("--seed", type=int, default=0)
+    u = subparsers.add_parser(
+        "unpack", help="write a packed store as playable wav files (listen to the corpus)",
+        description="Write every signal of a packed store (prepare's output, augmented variants "
+                    "included) as a 16-bit wav under OUT, named after its source file "
+                    "(`clip.wav`, `clip.aug1.wav` ...). Files already there are kept.")
+    u.add_argument("store", metavar="STORE", help="folder of the packed store (index.json)")
+    u.add_argument("out", metavar="OUT", help="folder to write the wav files into")
+    u.set_defaults(func=_unpack)
+
+    m = subparsers.add_parser(
+        "demo", help="write the synthetic demo corpus",
+        description="Write the corpus the embedded default trains on (`dataset=demo`): tones, "
+                    "noise and, where espeak-ng is installed, speech, as wav files under OUT. "
+                    "The same seed gives the same files.")
+    m.add_argument("out", metavar="OUT", help="folder to write the wav files into")
+    m.add_argument("--sr", type=int, default=16000, help="sample rate in Hz (default 16000)")
+    m.add_argument("--seconds", type=float, default=60.0,
+                   help="total duration in seconds (default 60)")
+    m.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     m.set_defaults(func=_demo)

@@ -23,6 +23,7 @@ class DurationReport:
     files: int = 0
     seconds: float = 0.0
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    packed: tuple[int, int] | None = None   # (rate, augmented variants) for a packed store
 
 
 def format_hms(seconds: float) -> str:
@@ -68,8 +69,16 @@ def _probes(audio: list[Path], threads: int) -> Iterator[tuple[Path, float | Non
 
 
 def measure(folder: str | Path, threads: int = 16) -> DurationReport:
-    """Count audio-named files under `folder` (recursive) and sum their header durations."""
+    """Count audio-named files under `folder` (recursive) and sum their header durations; a
+    packed store (prepare's output) is read from its index: one entry per signal."""
     folder = Path(folder)
+    if (folder / "index.json").is_file():
+        from ravejobs.data.store import PackedStore
+
+        store = PackedStore(folder)
+        variants = sum(1 for e in store.entries if e.variant)
+        return DurationReport(folder=folder, files=len(store.entries),
+                              seconds=store.duration_s, packed=(store.sr, variants))
     audio, _ = scan(folder)
     report = DurationReport(folder=folder)
     for path, seconds, reason in _probes(audio, threads):
@@ -83,6 +92,11 @@ def measure(folder: str | Path, threads: int = 16) -> DurationReport:
 
 def render(report: DurationReport) -> str:
     lines = [f"found {report.files} audio files", f"total duration: {format_hms(report.seconds)}"]
+    if report.packed:
+        sr, variants = report.packed
+        lines[0] = (f"packed store: {report.files} signals ({report.files - variants} source "
+                    f"files, {variants} augmented variants) at {sr} Hz")
+        lines.append(f"listen with: ravejobs unpack {report.folder} OUT")
     if report.unreadable:
         lines.append(f"{len(report.unreadable)} unreadable files (not counted):")
         lines += [f"  {path}: {reason}" for path, reason in report.unreadable]

@@ -1,4 +1,4 @@
-"""`ravejobs export RUN [--out FILE] [--streaming | --no-streaming]`."""
+"""`ravejobs export RUN [--out FILE] [--prior PRIOR_RUN] [--streaming | --no-streaming]`."""
 
 from __future__ import annotations
 
@@ -15,15 +15,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "trained on that checkpoint) into one .ts file that nn~ loads.")
     p.add_argument("run", help="a run folder: the model's 03-TR-..., or its 04-TP-/05-EX-...")
     p.add_argument("--out", help="file to write (default: <RUN>/export/<model>-<sig>.ts)")
-    p.add_argument("--streaming", action=argparse.BooleanOptionalAction, default=True,
-                   help="cached convolutions carry state across successive buffers (default); "
-                        "a centred model (no_latency false) then adds latency. "
-                        "--no-streaming: each buffer on its own, no state, no added latency")
+    p.add_argument("--streaming", action=argparse.BooleanOptionalAction, default=False,
+                   help="cached convolutions carry state across successive buffers; a centred "
+                        "model (no_latency false) then adds latency. Default (as upstream v1 "
+                        "without --cached): each buffer on its own, no state, no added latency")
+    p.add_argument("--prior", metavar="PRIOR_RUN",
+                   help="the prior run (04-TP-...) to include (default: the newest trained on "
+                        "the exported model step)")
     p.set_defaults(func=main)
 
 
 def runs_of(path: Path) -> tuple:
-    """(model run, prior run or None) for any run folder of a sweep point."""
+    """(the folder given, its model run) for any run folder of a sweep point."""
     from ravejobs.rundir import RunDir
 
     if not (path / "run.json").is_file():
@@ -32,18 +35,17 @@ def runs_of(path: Path) -> tuple:
     given = RunDir.open(path)
     spec = given.spec()
     model_run = given if given.stage == "train" else RunDir.for_spec(spec, "train")
-    prior_run = None
-    if spec.prior.enabled:
-        candidate = given if given.stage == "prior" else RunDir.for_spec(spec, "prior")
-        if (candidate.path / "prior.pt").exists():
-            prior_run = candidate
-    return given, model_run, prior_run
+    return given, model_run
 
 
 def main(args: argparse.Namespace) -> int:
+    from ravejobs.export.priors import choose_prior
     from ravejobs.export.run import ExportRefused, export_filename, export_run
 
-    given, model_run, prior_run = runs_of(Path(args.run))
+    given, model_run = runs_of(Path(args.run))
+    chosen = args.prior or (given.path if given.stage == "prior" else None)
+    prior_run, note = choose_prior(model_run, model_run.state().step, chosen)
+    print(note)
     out = Path(args.out) if args.out else given.export / export_filename(model_run)
     try:
         result = export_run(model_run, out, args.streaming, prior_run)
@@ -56,7 +58,5 @@ def main(args: argparse.Namespace) -> int:
     print(f"wrote {result.path} ({info['bytes'] / 1e6:.1f} MB, {mode}, {result.sr} Hz, "
           f"latent {result.latent_size}, hop {result.hop}, methods "
           f"{', '.join(result.methods)})")
-    if prior_run is None:
-        print("no prior included (none trained on this checkpoint)")
     print(json.dumps(info, indent=2))
     return 0

@@ -69,6 +69,10 @@ def load_model(model_run: RunDir) -> Any:
     if not (model_run.path / "run.json").exists():
         raise ExportRefused(f"no trained model: {model_run.path} does not exist; train it first "
                             "(stage=train) with the same settings")
+    state = model_run.state()
+    if state.status == "diverged":
+        raise ExportRefused(f"model {model_run.name} diverged ({state.message}); nothing to "
+                            "export. Lower model.lr or change the seed and train again.")
     model = load_trained(model_run)
     if model.phase != "gan":
         raise ExportRefused(
@@ -119,12 +123,13 @@ def verify(data: bytes, streaming: bool, hop: int) -> dict[str, list[int]]:
     return methods
 
 
-def export_run(model_run: RunDir, out: str | Path, streaming: bool = True,
+def export_run(model_run: RunDir, out: str | Path, streaming: bool = False,
                prior_run: RunDir | None = None) -> ExportResult:
     """Script the model of `model_run` (and the prior of `prior_run`) into the file `out`.
 
-    `streaming` (default): cached convolutions carry state from buffer to buffer; a centred
-    (non-`no_latency`) model then adds latency. False: every call on its own (stateless).
+    Default, as upstream v1 without `--cached`: every call on its own (stateless). `streaming`
+    (our extra, `ravejobs export --streaming`): cached convolutions carry state from buffer to
+    buffer; a centred (non-`no_latency`) model then adds latency.
     """
     from ravejobs.export.scripted import build
 

@@ -14,12 +14,14 @@ dimensions (`cropped_latent_size`) with unit noise, as training did.
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ravejobs.export import nn_tilde
+from ravejobs.export import v2 as export_v2
 from ravejobs.export.streaming import (
     CachedConv1d,
     StreamPQMF,
@@ -57,8 +59,9 @@ class PriorNet(nn.Module):
     receptive field, and a sequence continues from buffer to buffer. It starts as
     `ravejobs.prior.sample` does (position 0 = the centre bin, zeros before it), so with
     temperature 0 it yields the same bins. Latents come out diagonally un-shifted: dimension
-    i of the frame emitted after position p is read from position p - i, which is how the prior
-    was trained; the first k - 1 frames read the centre bin for the not-yet-made positions.
+    i of the frame emitted after position p is read from position p - (k - 1 - i), which is how
+    the prior was trained (dimension 0 leads); the first k - 1 frames read the centre bin for
+    the not-yet-made positions.
     """
 
     def __init__(self, prior: nn.Module):
@@ -69,7 +72,7 @@ class PriorNet(nn.Module):
         self.k = int(prior.latent_size)
         self.resolution = int(prior.resolution)
         self.register_buffer("bins", torch.zeros(0, self.k, self.k, dtype=torch.long))
-        self.register_buffer("lag", (self.k - 1 - torch.arange(self.k)).long())
+        self.register_buffer("lag", torch.arange(self.k).long())
 
     def logits(self, last: torch.Tensor) -> torch.Tensor:
         """Logits (B, k, R) of the next position, given the newest position's bins (B, k)."""
@@ -89,21 +92,24 @@ class PriorNet(nn.Module):
         return torch.clamp(torch.erfinv(2 * u - 1) * 1.4142135623730951, -4.0, 4.0)
 
     def forward(self, temperature: torch.Tensor, dither: bool) -> torch.Tensor:
-        """temperature (B, frames) -> latents (B, k, frames); temperature <= 0 takes argmax."""
+        """temperature (B, frames) -> latents (B, k, frames); `dither` False takes argmax."""
         b, frames = temperature.shape[0], temperature.shape[1]
         if self.bins.shape[0] != b:   # new stream: start from the centre bin, empty caches
             self.bins = torch.full((b, self.k, self.k), self.resolution // 2, dtype=torch.long)
         bins = self.bins
         out = []
         index = self.lag.view(1, self.k, 1).expand(b, self.k, 1)
-        for f in range(frames):
+        # upstream (export_prior.py): one temperature per buffer, softplus(mean) / log 2, so
+        # an unconnected inlet (0) samples at temperature 1; any value gives a positive one
+        t = F.softplus(temperature.mean(-1)) / math.log(2.0)
+        for _ in range(frames):
             logits = self.logits(bins[..., -1])
-            t = temperature[:, f]
-            greedy = logits.argmax(-1)
-            scaled = logits / t.clamp_min(1e-4).view(b, 1, 1)
-            probs = torch.softmax(scaled, -1).reshape(b * self.k, self.resolution)
-            sampled = torch.multinomial(probs, 1).reshape(b, self.k)
-            nxt = torch.where(t.view(b, 1) > 0, sampled, greedy)
+            if dither:
+                scaled = logits / t.view(b, 1, 1)
+                probs = torch.softmax(scaled, -1).reshape(b * self.k, self.resolution)
+                nxt = torch.multinomial(probs, 1).reshape(b, self.k)
+            else:  # deterministic (set_deterministic): the most likely bin
+                nxt = logits.argmax(-1)
             bins = torch.cat([bins[..., 1:], nxt.unsqueeze(-1)], -1)
             out.append(bins.gather(2, index).squeeze(-1))
         self.bins = bins
@@ -118,12 +124,23 @@ class ScriptedRAVE(nn.Module):
         model = trained.model
         cfg = model.cfg
         self.streaming = streaming
-        self.pqmf = StreamPQMF(model.pqmf, streaming) if model.pqmf is not None else None
+        v2 = cfg.arch == "v2"  # RAVE v2's layers: ravejobs/export/v2.py
+        self.pqmf = ((export_v2.StreamPQMF if v2 else StreamPQMF)(model.pqmf, streaming)
+                     if model.pqmf is not None else None)
         bands = model.pqmf.bands if model.pqmf is not None else 1
         analysis = self.pqmf.analysis_delay if self.pqmf is not None else 0
         start = self.pqmf.synthesis_start if self.pqmf is not None else 0
-        self.encoder, enc_frames = convert_encoder(model.encoder, streaming, analysis)
-        self.decoder, dec_bands = convert_decoder(model.decoder, streaming)
+        if v2:
+            self.encoder, enc_frames = export_v2.convert_encoder(
+                model.encoder, streaming, analysis, not model.wasserstein)
+            self.decoder, dec_bands = export_v2.convert_decoder(model.decoder, streaming)
+            if self.pqmf is not None:
+                self.pqmf.synthesis.parity = dec_bands % 2  # v2: upstream 2.3.1's PQMF
+        else:
+            self.encoder, enc_frames = convert_encoder(model.encoder, streaming, analysis)
+            self.decoder, dec_bands = convert_decoder(model.decoder, streaming)
+            if self.pqmf is not None:
+                self.pqmf.synthesis_parity = dec_bands % 2
         self.hop = int(cfg.hop)
         # Streaming latency in samples: a centred model's output is the whole-signal output
         # delayed by this much; 0 for no_latency models (beyond the causal PQMF's own delay).
@@ -134,11 +151,12 @@ class ScriptedRAVE(nn.Module):
                              torch.tensor(enc_frames * self.hop + decode_latency))
         self.crop = int(trained.latent_size)      # dimensions nn~ sees
         self.kept = int(model.kept)               # dimensions the encoder outputs
-        self.full = int(cfg.latent_size)          # dimensions the decoder takes
+        self.full = int(cfg.latent_size) + (cfg.noise_augmentation if v2 else 0)  # decoder's
         self.deterministic = False
         self.register_buffer("pca_mean", model.fidelity.mean.detach().clone().float())
         self.register_buffer("pca_components",
                              model.fidelity.components.detach().clone().float())
+        self.cropped_latent_size = self.crop      # upstream's prior script reads this
         self.register_buffer("sampling_rate", torch.tensor(int(cfg.sr)))
         self.register_buffer("latent_size", torch.tensor(self.crop))
         self.register_buffer("max_batch_size", torch.tensor(nn_tilde.MAX_BATCH_SIZE))
@@ -165,8 +183,12 @@ class ScriptedRAVE(nn.Module):
             raise ValueError(f"encode: samples must be a multiple of the hop ({self.hop})")
         pqmf = self.pqmf
         bands = pqmf.analysis(x) if pqmf is not None else x
-        mean = self.encoder(bands)
-        p = torch.einsum("dk,bkt->bdt", self.pca_components, mean - self.pca_mean[:, None])
+        h = self.encoder(bands)
+        mean, scale = h[:, : self.kept], h[:, self.kept:]
+        z = mean
+        if not self.deterministic:  # upstream samples the posterior (export_rave.py)
+            z = mean + (F.softplus(scale) + 1e-4) * torch.randn_like(mean)
+        p = torch.einsum("dk,bkt->bdt", self.pca_components, z - self.pca_mean[:, None])
         return p[:, : self.crop]
 
     @torch.jit.export
@@ -175,8 +197,11 @@ class ScriptedRAVE(nn.Module):
         if z.dim() != 3 or z.shape[1] != self.crop:
             raise ValueError(f"decode takes latents shaped (batch, {self.crop}, frames)")
         b, frames = z.shape[0], z.shape[-1]
-        if self.kept > self.crop:
-            z = torch.cat([z, torch.zeros(b, self.kept - self.crop, frames)], 1)
+        if self.kept > self.crop:  # dropped PCA axes: unit noise as upstream (zeros if set)
+            pad = torch.zeros(b, self.kept - self.crop, frames)
+            if not self.deterministic:
+                pad = torch.randn(b, self.kept - self.crop, frames)
+            z = torch.cat([z, pad], 1)
         latent = torch.einsum("dk,bdt->bkt", self.pca_components, z) + self.pca_mean[:, None]
         if self.full > self.kept:
             extra = torch.zeros(b, self.full - self.kept, frames)
@@ -222,7 +247,7 @@ class ScriptedRAVE(nn.Module):
         return self.streaming
 
 
-def build(trained: nn.Module, streaming: bool = True, prior: nn.Module | None = None
+def build(trained: nn.Module, streaming: bool = False, prior: nn.Module | None = None
           ) -> torch.jit.ScriptModule:
     """Script a trained model (and prior). Streaming: cached convolutions, state from call to
     call (centred models then add latency); not streaming: each call on its own."""

@@ -30,7 +30,7 @@ from torch import nn
 from ravejobs.model import blocks, convs
 from ravejobs.model.decoder import Decoder
 from ravejobs.model.encoder import Encoder
-from ravejobs.model.pqmf import PQMF
+from ravejobs.model.pqmf import PQMF, reverse_half
 
 
 def _plain(weight: torch.Tensor) -> nn.Parameter:
@@ -182,9 +182,8 @@ class StreamEncoder(nn.Module):
         self.net = net
 
     def forward(self, bands: torch.Tensor) -> torch.Tensor:
-        """Latent means (B, kept, frames); the scale half is not needed at inference."""
-        h = self.net(bands)
-        return h[:, : h.shape[1] // 2]
+        """Posterior mean and scale stacked (B, 2 * kept, frames), as the encoder gives them."""
+        return self.net(bands)
 
 
 class StreamDecoder(nn.Module):
@@ -215,19 +214,28 @@ class StreamPQMF(nn.Module):
     """Analysis (x -> bands) and synthesis (bands -> x) with their own caches.
 
     `analysis_delay` is in band samples; synthesis adds `synthesis_start` audio samples to the
-    delay of its input (times the number of bands).
+    delay of its input (times the number of bands). The odd-band sign flip (upstream's
+    `reverse_half`) depends on the parity of the band sample, so a delayed stream shifts it:
+    `synthesis_parity` is the parity of the synthesis input's delay (set by the exporter).
     """
 
     def __init__(self, pqmf: PQMF, streaming: bool):
         super().__init__()
         m = pqmf.bands
         extra, self.analysis_delay = _rounded(pqmf.pad[1], 0, m, streaming)
-        self.analysis = CachedConv1d(pqmf.h_analysis, None, m, 1, 1, pqmf.pad, streaming,
-                                     extra)
-        start = 0 if pqmf.causal else (pqmf.h_synthesis.shape[-1] - 1) // 2
+        self.analysis_conv = CachedConv1d(pqmf.h_analysis, None, m, 1, 1, pqmf.pad, streaming,
+                                          extra)
+        start = pqmf.synthesis_start
         self.synthesis_start = start if streaming else 0
-        self.synthesis = CachedConvTranspose1d(pqmf.h_synthesis, None, m, start, float(m),
-                                               streaming)
+        self.synthesis_conv = CachedConvTranspose1d(pqmf.h_synthesis, None, m, start,
+                                                    float(m), streaming)
+        self.synthesis_parity = 0
+
+    def analysis(self, x: torch.Tensor) -> torch.Tensor:
+        return reverse_half(self.analysis_conv(x), self.analysis_delay)
+
+    def synthesis(self, bands: torch.Tensor) -> torch.Tensor:
+        return self.synthesis_conv(reverse_half(bands, self.synthesis_parity))
 
 
 # ---------------------------------------------------------------------------- conversion

@@ -36,15 +36,20 @@ class ExportJob:
         spec = run.spec()
         run.update_state(phase="export")
         model_run = RunDir.for_spec(spec, "train")
-        prior_run = RunDir.for_spec(spec, "prior") if spec.prior.enabled else None
+        prior_run = None
+        if spec.prior.enabled:   # the newest prior trained on the model's step, said
+            from ravejobs.export.priors import choose_prior
+
+            prior_run, note = choose_prior(model_run, model_run.state().step)
+            print(f"[export] {note}", flush=True)
         result = export_run(model_run, run.export / export_filename(model_run),
-                            prior_run=prior_run)
+                            streaming=spec.model.streaming, prior_run=prior_run)
         summary = result.to_dict()
         atomic_write_json(run.export / "summary.json", summary)
         mode = (f"streaming, latency {result.latency} samples" if result.streaming
                 else "each buffer on its own")
-        print(f"[export] wrote {result.path} ({mode}, methods {', '.join(result.methods)})",
-              flush=True)
+        print(f"[export] wrote {result.path} ({mode}, {result.sr} Hz: set the host to this "
+              f"rate, nn~ does not read it; methods {', '.join(result.methods)})", flush=True)
         run.update_state(step=result.model_step, message="",
                          checkpoint=result.model_checkpoint, extra=summary)
         return summary  # finished; its step is the model's, in state.json

@@ -13,7 +13,6 @@ import os
 import resource
 import shlex
 import socket
-import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from ravejobs import stages
 from ravejobs.config import RunSpec
+from ravejobs.provenance import git_revision, record, reproducible_overrides, versions_line
 from ravejobs.ranks import global_rank, is_main_process, world_layout
 from ravejobs.rundir import RunDir
 
@@ -36,28 +36,6 @@ def _minutes(minutes: int) -> str:
     days, rest = divmod(int(minutes), 1440)
     clock = f"{rest // 60:02d}:{rest % 60:02d}:00"
     return f"{days}-{clock}" if days else clock
-
-
-def git_revision(path: str | Path | None = None) -> str:
-    """`<commit> (clean)` / `<commit> (dirty: N files changed)` of the ravejobs source tree."""
-    tree = Path(path) if path else Path(__file__).resolve().parents[2]
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(tree), *args], capture_output=True, text=True,
-                              timeout=10, check=True).stdout.strip()
-
-    try:
-        commit = git("rev-parse", "--short=12", "HEAD")
-        status = git("status", "--porcelain", "--untracked-files=no")
-        changed = [line for line in status.splitlines() if line.strip()]
-    except (OSError, subprocess.SubprocessError):
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            return f"not a git checkout ({tree}); ravejobs {version('ravejobs')}"
-        except PackageNotFoundError:
-            return f"not a git checkout ({tree})"
-    return f"{commit} (dirty: {len(changed)} files changed)" if changed else f"{commit} (clean)"
 
 
 def _purpose(spec: RunSpec, stage: str) -> str:
@@ -96,6 +74,7 @@ def reproduce_commands(spec: RunSpec, run: RunDir) -> list[str]:
     source = Path(__file__).resolve().parents[2]
     mine = ("stage", "cluster")
     kept = [o for o in spec.overrides if o.split("=", 1)[0].lstrip("+~") not in mine]
+    kept = reproducible_overrides(kept, spec.dataset)  # nothing a fresh clone lacks
     point = [*kept, f"stage={run.stage}", f"cluster={spec.cluster.name}"]
     relaunch = (f"cd {shlex.quote(str(source))} && RAVEJOBS_ROOT={shlex.quote(spec.storage.root)} "
                 f"python launch.py {' '.join(shlex.quote(o) for o in dict.fromkeys(point))}")
@@ -184,6 +163,8 @@ def print_header(spec: RunSpec, run: RunDir) -> None:
         # A requeued job imports whatever is checked out when it restarts: say so loudly.
         lines.append(f"WARNING    the code changed since this run's previous start "
                      f"(was git {state.code}); its steps so far ran on that code")
+    lines.insert(-3, f"versions   {versions_line()}  (recorded in provenance.json)")
+    record(run.path, code)
     run.write_state(replace(state, code=code))
     print("\n".join([RULE, "ravejobs job", *lines, RULE]), flush=True)
 

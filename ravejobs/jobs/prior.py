@@ -58,6 +58,10 @@ def load_model(spec: RunSpec, device: str) -> tuple[Any, RunDir]:
     if not (model_run.path / "run.json").exists():
         raise PriorRefused(f"no trained model for this prior: {model_run.path} does not exist; "
                            "train it first (stage=train) with the same settings")
+    state = model_run.state()
+    if state.status == "diverged":
+        raise PriorRefused(f"model {model_run.name} diverged ({state.message}); no prior for "
+                           "it. Lower model.lr or change the seed and train again.")
     model = load_trained(model_run, device=device)
     if model.phase != "gan":
         raise PriorRefused(
@@ -191,6 +195,9 @@ class PriorJob:
 
         final_file = save_prior(run.path / "prior.pt", trainer.prior, model=asdict(ref),
                                 step=trainer.step, sr=store.meta.sr, hop=store.meta.hop)
+        from ravejobs.jobs.listen import prior_audio
+
+        prior_audio(run, spec, trainer.prior, trainer.step, device, log)   # a sample decoded
         if val_loss != val_loss:   # resumed after the last step: measure it for the summary
             val_loss = trainer.validate(VAL_BATCHES)
         run.update_state(step=trainer.step, message="",

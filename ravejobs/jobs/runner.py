@@ -29,7 +29,7 @@ import submitit
 
 from ravejobs import stages
 from ravejobs.diskfull import describe
-from ravejobs.errors import StageInterrupted, StageRefused
+from ravejobs.errors import StageDiverged, StageInterrupted, StageRefused
 from ravejobs.ranks import is_main_process
 from ravejobs.rundir import RunDir
 from ravejobs.stepsignals import StepBoundarySignals
@@ -91,6 +91,7 @@ class StageRunner(submitit.helpers.Checkpointable):
         from ravejobs.jobs.header import print_footer, print_header
 
         run = RunDir.open(self.run_dir)
+        run.remove_stale_temps()  # issue 13: a killed write's temporary goes at the next start
         job_id = current_job_id()
         if is_main_process():  # the other ranks of a multi-GPU run write nothing here
             run.remove_stale_temps()  # issue 13: a killed write's temporary goes at the next start
@@ -112,7 +113,12 @@ class StageRunner(submitit.helpers.Checkpointable):
         # a summary without "reason" finished; without "step", the step is state.json's
         reason = summary.get("reason", "finished")
         step = int(summary["step"]) if "step" in summary else self._step(run)
-        print_footer(run, reason, step)
+        print_footer(run, summary.get("message") or reason, step)
+        if reason == "diverged":  # one line, no traceback: the run is not broken code
+            line = summary["message"]
+            run.update_state(status="diverged", message=line)
+            print(f"{self.stage} {line}", file=sys.stderr)
+            raise StageDiverged(line)
         if reason.startswith("stopped by"):
             message = (f"{reason} at step {step}; checkpoint "
                        f"{summary.get('checkpoint') or 'none'}; run again to resume")
@@ -150,7 +156,8 @@ class StageRunner(submitit.helpers.Checkpointable):
 def by_hand(stage: str, argv: list[str] | None = None) -> int:
     """Run one stage of one run folder in this process; the exit code says how it ended.
 
-    0 finished, 1 refused (the message says why), 2 bad usage, 3 stopped by hand (resumable).
+    0 finished, 1 refused (the message says why), 2 bad usage, 3 stopped by hand (resumable),
+    4 diverged (training gave non-finite values beyond its rollbacks; one line says where).
     """
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
@@ -169,6 +176,8 @@ def by_hand(stage: str, argv: list[str] | None = None) -> int:
     except StageInterrupted as err:
         print(f"{stage}: {err}", file=sys.stderr)
         return 3
+    except StageDiverged:
+        return 4  # the runner printed the one line
     print(result)
     return 0
 

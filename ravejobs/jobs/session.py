@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.plugins.environments import SLURMEnvironment
@@ -32,11 +33,20 @@ from ravejobs.config import RunSpec
 from ravejobs.metrics import MetricsWriter
 from ravejobs.model import checkpoints
 from ravejobs.model.module import RAVE
+from ravejobs.model.v2 import build_model
 from ravejobs.ranks import world_layout
 from ravejobs.rundir import RunDir
 from ravejobs.stepsignals import StepBoundarySignals
 
-VAL_BATCHES = 4  # validation windows per validation: VAL_BATCHES x batch
+MAX_ROLLBACKS = 3  # divergences survived by rolling back before the run stops as diverged
+
+
+def data_seed(seed: int, rollbacks: int) -> int:
+    """The data-order (and step-noise) seed after `rollbacks` divergences: the run's own seed
+    first, then a fresh independent one per rollback."""
+    if rollbacks == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, rollbacks]).generate_state(1, np.uint64)[0] >> 1)
 
 
 class StepBatches(IterableDataset):
@@ -100,10 +110,12 @@ class TrainSession:
         self.callbacks, self.stop_at = list(callbacks), stop_at
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(spec.seed)  # same initial weights for the same seed
-            self.model = RAVE(spec.model, spec.phase.warmup, spec.kl, spec.seed)
+            self.model: RAVE = build_model(spec.model, spec.phase.warmup, spec.kl, spec.seed)
         self.phases = self.model.phases
         self.optimizer_states: list[dict[str, Any]] | None = None
         self.resumed_from: Path | None = None
+        self.rollbacks = 0
+        self.pending: dict[str, float] = {}
         found = checkpoints.newest_valid(run.checkpoints)
         if found is not None:
             path, meta = found
@@ -116,10 +128,10 @@ class TrainSession:
             self.model.step = ckpt["step"]
             self.optimizer_states = ckpt["optimizers"]
             self.resumed_from = path
+            self.reseed(ckpt.get("rollbacks", 0))
             log(f"train: resuming from {path} at step {ckpt['step']} "
                 f"(phase {self.phases.next(ckpt['step'])})")
-        self.val_batches = [torch.from_numpy(b) for b in
-                            val.val_batches(VAL_BATCHES, spec.model.batch)]
+        self.val = val  # upstream validates on the whole validation split
         self.trainer: pl.Trainer | None = None
         # False until `begin` has put the optimizer states back: a save before that would write
         # blank (or no) optimizer states over a good checkpoint (a requeue during setup).
@@ -182,6 +194,7 @@ class TrainSession:
             "state_dict": {k: v.detach().cpu() for k, v in m.state_dict().items()},
             "optimizers": [o.state_dict() for o in self.trainer.optimizers],
             "spec": self.spec.to_dict(),
+            "rollbacks": self.rollbacks,
             "signature": self.run_dir.signature,
             "reason": reason,
             "saved_at": time.time(),
@@ -193,7 +206,22 @@ class TrainSession:
         if start >= self.max_steps:
             self.log(f"train: already at step {start} of {self.max_steps}; nothing to do")
             return self.summary(start, "finished")
+        while True:
+            reason = self.fit()
+            if reason != "diverged":
+                return self.summary(start, reason)
+            if self.rollbacks >= MAX_ROLLBACKS:
+                self.log(f"train: diverged again ({self.model.diverged}) after "
+                         f"{self.rollbacks} rollbacks; stopping")
+                return self.summary(start, "diverged")
+            self.rollback()
+
+    def fit(self) -> str:
+        """One Lightning fit from the current step; how it ended."""
         hw = self.hardware
+        from ravejobs.jobs.quiet import quiet_lightning
+
+        quiet_lightning()
         self.trainer = pl.Trainer(
             accelerator=hw["accelerator"], devices=hw["devices"], strategy=hw["strategy"],
             num_nodes=hw.get("num_nodes", 1),
@@ -220,16 +248,53 @@ class TrainSession:
         finally:
             if own:
                 self.signals.uninstall()
+        if self.model.diverged:
+            return "diverged"
         if self.step >= self.max_steps:
-            reason = "finished"
+            return "finished"
+        return self.stop_reason or "stopped"
+
+    def reseed(self, rollbacks: int) -> None:
+        """Data order and step noise of the `rollbacks`-th attempt (kept in checkpoints)."""
+        self.rollbacks = rollbacks
+        seed = data_seed(self.spec.seed, rollbacks)
+        self.train.seed = seed
+        self.model.seed = seed
+
+    def rollback(self) -> None:
+        """Back to the newest checkpoint (or the initial weights) with a new data order."""
+        line = self.model.diverged
+        found = checkpoints.newest_valid(self.run_dir.checkpoints)
+        if found is not None:
+            ckpt = checkpoints.read(found[0], lazy=False)
+            assert ckpt is not None
+            self.model.load_state_dict(ckpt["state_dict"])
+            self.model.step = ckpt["step"]
+            self.optimizer_states = ckpt["optimizers"]
+            where = f"{found[0].name} (step {ckpt['step']})"
         else:
-            reason = self.stop_reason or "stopped"
-        return self.summary(start, reason)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.spec.seed)
+                fresh = RAVE(self.spec.model, self.phases.warmup, self.spec.kl, self.spec.seed)
+            self.model.load_state_dict(fresh.state_dict())
+            self.model.step = 0
+            self.optimizer_states = None
+            where = "the initial weights (no checkpoint yet)"
+        self.model.encoder.requires_grad_(True)  # begin() freezes it again past warmup
+        self.restored = False  # no save until begin() has put the optimizer states back
+        self.model.diverged = ""
+        self.last_saved_step = -1
+        self.reseed(self.rollbacks + 1)
+        self.log(f"train: diverged ({line}); rollback {self.rollbacks} of {MAX_ROLLBACKS} to "
+                 f"{where} with a new data order")
+        self.pending["rollback"] = float(self.rollbacks)  # written when metrics reopen
+        if self.is_main:
+            self.run_dir.update_state(message=f"rollback {self.rollbacks}: {line}")
 
     def summary(self, start: int, reason: str) -> dict[str, Any]:
         return {"reason": reason, "start_step": start, "step": self.step,
                 "max_steps": self.max_steps, "phase": self.phases.after(self.step),
-                "checkpoint": self.checkpoint_path,
+                "checkpoint": self.checkpoint_path, "rollbacks": self.rollbacks,
                 "resumed_from": str(self.resumed_from or "")}
 
     # ------------------------------------------------------------------ per step
@@ -249,6 +314,9 @@ class TrainSession:
 
             self.metrics = MetricsWriter(self.run_dir.metrics_file)
             self.tb = SummaryWriter(str(self.run_dir.tb))
+            if self.pending:
+                self.write(self.pending)
+                self.pending = {}
             # the runner set status and `started`; step stays the resumed checkpoint's
             self.run_dir.update_state(step=self.step, max_steps=self.max_steps,
                                       phase=self.phases.next(self.step))
@@ -269,6 +337,9 @@ class TrainSession:
             self.tb.add_scalar(key, value, self.step)
 
     def after_step(self, trainer: pl.Trainer) -> None:
+        if self.model.diverged:  # nothing reached the weights; run() rolls back
+            trainer.should_stop = True
+            return
         s, t, boundary = self.step, self.spec.train, self.phases.vae_ends(self.step)
         if s % t.log_every == 0 or s == self.max_steps or boundary:
             now = time.monotonic()
@@ -300,11 +371,15 @@ class TrainSession:
     def validate(self, s: int) -> None:
         if not self.is_main:
             return  # once per run: the weights are the same on every rank
-        distance, means = self.model.validate(self.val_batches)
-        values = {"validation": distance}
+        batches = (torch.from_numpy(b) for b in self.val.split_batches(self.spec.model.batch))
+        distance, means = self.model.validate(batches)
+        values = {"validation": distance, **self.model.val_extras}
         if self.phases.fits_fidelity(s) and self.model.fidelity.update(means, s):
             values.update({k: float(v) for k, v in self.model.fidelity.sizes().items()})
         self.write(values)
+        from ravejobs.jobs.listen import validation_audio  # clips to listen to (jobs/listen.py)
+
+        validation_audio(self, s)
 
 
 def share_buffers(model: torch.nn.Module) -> None:

@@ -55,6 +55,10 @@ class TrainJob:
     def run(self, signals: StepBoundarySignals, **options: Any) -> dict[str, Any]:
         self.session = self.make_session(signals, **options)
         summary = self.session.run()
+        if summary["reason"] == "diverged":  # the runner records it and exits non-zero
+            summary["message"] = (f"diverged at {self.session.model.diverged} after "
+                                  f"{summary['rollbacks']} rollbacks to the last good "
+                                  "checkpoint")
         if summary["reason"] == "finished":
             self.run_dir.update_state(step=summary["step"], phase=summary["phase"],
                                       checkpoint=summary["checkpoint"], message="")

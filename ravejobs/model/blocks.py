@@ -17,7 +17,8 @@ def mod_sigmoid(x: torch.Tensor) -> torch.Tensor:
 
 
 class ResidualStack(nn.Module):
-    """Three dilated residual units (dilations 1, 3, 5): a wide receptive field at one rate."""
+    """Three dilated residual units (dilations 1, 3, 9 as upstream v1's 3**i): a wide
+    receptive field at one rate."""
 
     def __init__(self, dim: int, kernel: int = 3, bias: bool = True, causal: bool = False):
         super().__init__()
@@ -28,7 +29,7 @@ class ResidualStack(nn.Module):
                 nn.LeakyReLU(0.2, inplace=True),  # on a fresh conv output: saves a copy
                 Conv1d(dim, dim, kernel, bias=bias, causal=causal),
             )
-            for d in (1, 3, 5)
+            for d in (1, 3, 9)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -76,15 +77,16 @@ class NoiseGenerator(nn.Module):
 
     This gives the model a cheap way to make noisy textures (breath, cymbals) that a
     deterministic waveform generator renders badly; upstream switches it on in phase 2.
+    As upstream v1, its convolutions have no weight norm and always a bias.
     """
 
     def __init__(self, in_dim: int, data_size: int, ratios: tuple[int, ...], noise_bands: int,
-                 bias: bool = True, causal: bool = False):
+                 causal: bool = False):
         super().__init__()
         layers: list[nn.Module] = []
         dims = [in_dim] * len(ratios) + [data_size * noise_bands]
         for i, r in enumerate(ratios):
-            layers.append(Conv1d(dims[i], dims[i + 1], 3, stride=r, bias=bias, causal=causal))
+            layers.append(Conv1d(dims[i], dims[i + 1], 3, stride=r, causal=causal, norm=False))
             if i != len(ratios) - 1:
                 layers.append(nn.LeakyReLU(0.2))
         self.net = nn.Sequential(*layers)

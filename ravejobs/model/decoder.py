@@ -22,14 +22,15 @@ class Decoder(nn.Module):
                                           causal=causal)]
         for i, r in enumerate(ratios):
             in_dim, out_dim = capacity * 2 ** (n - i), capacity * 2 ** (n - i - 1)
-            layers += [Upsample(in_dim, out_dim, r, bias=bias, causal=causal),
-                       ResidualStack(out_dim, bias=bias, causal=causal)]
+            # Upstream v1 does not hand `bias` to these: they never have one.
+            layers += [Upsample(in_dim, out_dim, r, bias=False, causal=causal),
+                       ResidualStack(out_dim, bias=False, causal=causal)]
         self.net = nn.Sequential(*layers)
         self.wave = Conv1d(capacity, data_size, 7, bias=bias, causal=causal)
         self.loud = Conv1d(capacity, 1, 2 * loud_stride + 1, stride=loud_stride, bias=bias,
                            causal=causal)
         self.loud_stride = loud_stride
-        self.noise = (NoiseGenerator(capacity, data_size, noise_ratios, noise_bands, bias=bias,
+        self.noise = (NoiseGenerator(capacity, data_size, noise_ratios, noise_bands,
                                      causal=causal) if use_noise else None)
 
     def forward(self, z: torch.Tensor, add_noise: bool = True) -> torch.Tensor:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -20,7 +18,7 @@ class Discriminator(nn.Module):
         dim = capacity
         for i in range(n_layers):
             out = min(1024, capacity * multiplier ** (i + 1))
-            groups = math.gcd(math.gcd(dim, out), multiplier ** (i + 1))
+            groups = multiplier ** (i + 1)  # upstream v1's grouping
             convs.append(Conv1d(dim, out, 41, stride=multiplier, groups=groups))
             dim = out
         convs += [Conv1d(dim, dim, 5), Conv1d(dim, 1, 1)]

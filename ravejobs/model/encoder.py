@@ -10,21 +10,28 @@ from ravejobs.model.convs import Conv1d
 
 
 class Encoder(nn.Module):
-    """Strided convolutions; channels double at each of `ratios` (capacity * 2**i)."""
+    """Strided convolutions; channels double at each of `ratios` (capacity * 2**i).
+
+    As upstream v1: no weight norm anywhere in the encoder, and the last convolution is
+    grouped in two (mean and scale each computed from half of the channels).
+    """
 
     def __init__(self, data_size: int, capacity: int, latent_size: int,
                  ratios: tuple[int, ...], bias: bool = True, causal: bool = False):
         super().__init__()
-        layers: list[nn.Module] = [Conv1d(data_size, capacity, 7, bias=bias, causal=causal)]
+        layers: list[nn.Module] = [Conv1d(data_size, capacity, 7, bias=bias, causal=causal,
+                                          norm=False)]
         dim = capacity
         for i, r in enumerate(ratios):
             out = capacity * 2 ** (i + 1)
             # In place: batch norm and convolutions keep their inputs, not their outputs.
             layers += [nn.BatchNorm1d(dim), nn.LeakyReLU(0.2, inplace=True),
-                       Conv1d(dim, out, 2 * r + 1, stride=r, bias=bias, causal=causal)]
+                       Conv1d(dim, out, 2 * r + 1, stride=r, bias=bias, causal=causal,
+                              norm=False)]
             dim = out
         layers += [nn.LeakyReLU(0.2, inplace=True),
-                   Conv1d(dim, 2 * latent_size, 5, bias=bias, causal=causal)]
+                   Conv1d(dim, 2 * latent_size, 5, groups=2, bias=bias, causal=causal,
+                          norm=False)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, bands: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,7 +4,8 @@ Upstream crashes when the validation set has fewer frames than latent dimensions
 ~10 minutes). Here the PCA is the eigen-decomposition of the (k x k) covariance, which exists
 for any number of frames >= 2: with fewer frames than dimensions the trailing eigenvalues are
 zero, the cumulative variance simply reaches 1 early, and the basis is still complete (so
-`load_trained` can always project and un-project). With fewer than 2 frames nothing is updated.
+`load_trained` can always project and un-project). With fewer than 2 frames, non-finite means
+or an eigen-decomposition that fails, nothing is updated (False): the PCA never crashes a run.
 """
 
 from __future__ import annotations
@@ -35,12 +36,15 @@ class Fidelity(nn.Module):
         """Fit the PCA on means (B, k, frames) or (N, k); False if there were too few frames."""
         x = means.transpose(1, 2).reshape(-1, means.shape[1]) if means.dim() == 3 else means
         x = x.double()
-        if x.shape[0] < 2:
-            return False
+        if x.shape[0] < 2 or not bool(torch.isfinite(x).all()):
+            return False  # a diverging model's means: keep the last PCA, never crash the run
         mean = x.mean(0)
         centred = x - mean
         cov = centred.T @ centred / (x.shape[0] - 1)
-        values, vectors = torch.linalg.eigh(cov)
+        try:
+            values, vectors = torch.linalg.eigh(cov)
+        except RuntimeError:  # torch.linalg.LinAlgError: ill-conditioned beyond repair
+            return False
         order = torch.argsort(values, descending=True)
         values = values[order].clamp_min(0)
         total = values.sum()

@@ -12,9 +12,9 @@ resumed run cannot fall back to the VAE phase (upstream's flaw).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import nn
@@ -63,6 +63,8 @@ class RAVE(pl.LightningModule):
         self.fidelity = Fidelity(self.kept)
         self.step = 0
         self.logs: dict[str, torch.Tensor | float] = {}  # latest values, read when logging
+        self.val_extras: dict[str, float] = {}  # extra validation metrics (ours, not upstream)
+        self.diverged = ""  # "step S: METRIC is nan" once a step would have spoilt the weights
         self.rank = 0
 
     # ------------------------------------------------------------------ export-friendly parts
@@ -155,35 +157,81 @@ class RAVE(pl.LightningModule):
         step, audio = batch
         if int(step) != self.step:
             raise RuntimeError(f"data for step {int(step)} arrived at step {self.step}")
+        if self.diverged:  # the session rolls back; until then nothing may touch the weights
+            return
         torch.manual_seed(step_seed(self.seed, self.step, self.rank))
         opt_gen, opt_dis = self.optimizers()
         kind, loss = self.step_loss(audio, self.step)
         opt = opt_gen if kind == "gen" else opt_dis
         opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
+        self.diverged = divergence(self.step, loss, self.logs, opt)
+        if self.diverged:
+            opt.zero_grad(set_to_none=True)
+            return
         opt.step()
         self.step += 1
 
     @torch.no_grad()
-    def validate(self, batches: list[torch.Tensor]) -> tuple[float, torch.Tensor]:
-        """Mean distance on held-out windows (latent means, no sampling) and the means."""
+    def validation_distances(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
+                                                                  torch.Tensor]:
+        """One validation batch: (upstream's full-band distance, our bands + full band +
+        loudness distance, latent means). As upstream's `validation_step`: z is *sampled*
+        from the posterior, noise is on only in the adversarial phase."""
+        x = audio.to(self.device)
+        x = x.unsqueeze(1) if x.dim() == 2 else x
+        xb = self.analyse(x)
+        mean, scale = self.encoder(xb)
+        z, _ = reparametrize(mean, scale)
+        yb = self.decoder(self.fill_latent(z), add_noise=self.phases.encoder_frozen(self.step))
+        xf, yf = self.synthesise(xb), self.synthesise(yb)
+        full = self.spectral(xf, yf)
+        total = self.distance(xb, yb, xf, yf) if self.pqmf is not None else full
+        return full, total, mean
+
+    @torch.no_grad()
+    def validate(self, batches: Iterable[torch.Tensor]) -> tuple[float, torch.Tensor]:
+        """Upstream's `validation` (full-band distance of sampled z, mean over all windows of
+        the batches given) and the latent means. Our former metric (bands + full band +
+        loudness) is left in `self.val_extras["validation_multiband"]`."""
         was_training = self.training
         self.eval()
         torch.manual_seed(step_seed(self.seed, self.step, 1 << 20))
-        distances, means = [], []
+        full_sum = total_sum = 0.0
+        windows, means = 0, []
         for audio in batches:
-            x = audio.to(self.device).unsqueeze(1)
-            xb = self.analyse(x)
-            mean = self.encoder(xb)[0]
-            yb = self.decoder(self.fill_latent(mean),
-                              add_noise=self.phases.encoder_frozen(self.step))
-            distances.append(float(self.distance(xb, yb, self.synthesise(xb),
-                                                 self.synthesise(yb))))
+            full, total, mean = self.validation_distances(audio)
+            full_sum += float(full) * len(audio)
+            total_sum += float(total) * len(audio)
+            windows += len(audio)
             means.append(mean.float().cpu())
         self.train(was_training)
         if self.phases.encoder_frozen(self.step):
             self.freeze_encoder()
-        return float(np.mean(distances)) if distances else float("nan"), torch.cat(means)
+        if not windows:
+            return float("nan"), torch.zeros(0, self.kept, 0)
+        self.val_extras = {"validation_multiband": total_sum / windows}
+        return full_sum / windows, torch.cat(means)
+
+
+def divergence(step: int, loss: torch.Tensor, logs: dict[str, Any],
+               opt: torch.optim.Optimizer) -> str:
+    """'' when the loss and every gradient are finite, else one line naming step and metric.
+
+    One reduction and one host sync per step: the sum of the gradients' norms is finite exactly
+    when every gradient entry is.
+    """
+    grads = [p.grad for g in opt.param_groups for p in g["params"] if p.grad is not None]
+    norm = torch.stack(torch._foreach_norm(grads)).sum() if grads else loss.new_zeros(())
+    if bool(torch.isfinite(loss + norm)):
+        return ""
+    for key in ("distance", "kl", "feature_matching", "loss_dis", "loss_gen"):
+        value = logs.get(key)
+        if isinstance(value, torch.Tensor) and not bool(torch.isfinite(value)):
+            return f"step {step}: {key} is {float(value)}"
+    if not bool(torch.isfinite(loss)):
+        return f"step {step}: loss is {float(loss.detach())}"
+    return f"step {step}: gradient norm is {float(norm)} (loss {float(loss.detach()):.4g})"
 
 
 def count_parameters(module: nn.Module) -> int:

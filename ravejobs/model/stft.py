@@ -41,7 +41,8 @@ def _per_magnitude_to_per_bin(coef: torch.Tensor, mag: torch.Tensor, n: int) -> 
     d|S| / dS = S / |S|; where |S| is 0, S is 0 too and the gradient is 0 (as torch.sgn). The
     middle bins are halved here because `irfft` counts them twice.
     """
-    coef.div_(mag.clamp_min(torch.finfo(mag.dtype).tiny))
+    # masked: coef / tiny overflows to inf, and inf * S (= 0) would be NaN, not 0
+    coef.div_(mag.clamp_min(torch.finfo(mag.dtype).tiny)).masked_fill_(mag == 0, 0)
     coef[..., 1:n - n // 2] *= 0.5  # all but DC and, for even n, Nyquist
     return coef
 

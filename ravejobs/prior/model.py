@@ -3,8 +3,9 @@
 Each latent dimension is mapped through the normal CDF into `resolution` equal-probability bins
 and predicted as a categorical, so the prior models any marginal shape without a parametric
 family. Before the network sees them, latents are shifted diagonally as upstream does
-(`DiagonalShift`): dimension i is read i frames ahead, so within one time frame the dimensions
-are predicted one after another (higher dimensions first) instead of all independently.
+(`DiagonalShift`): dimension i is read k-1-i frames ahead, so within one time frame the dimensions
+are predicted one after another (dimension 0, the main component, first) instead of all
+independently.
 """
 
 from __future__ import annotations
@@ -55,22 +56,28 @@ class QuantizedNormal(nn.Module):
 
 
 class DiagonalShift:
-    """Upstream's diagonal shift: shifted[:, i, p] = z[:, i, p + i]; loses k-1 frames."""
+    """Upstream's diagonal shift: shifted[:, i, p] = z[:, i, p + k - 1 - i]; loses k-1 frames.
+
+    Dimension 0 (the main PCA component) is read k-1 frames ahead, so at every position it is
+    predicted first and the later dimensions are predicted knowing it (upstream v1's
+    `DiagonalShift`, `prior/core.py`).
+    """
 
     @staticmethod
     def forward(z: torch.Tensor) -> torch.Tensor:
         k, t = z.shape[1], z.shape[-1]
         if t < k:
             raise ValueError(f"diagonal shift needs at least {k} frames (latent_size), got {t}")
-        return torch.stack([z[:, i, i:t - k + 1 + i] for i in range(k)], 1)
+        return torch.stack([z[:, i, k - 1 - i:t - i] for i in range(k)], 1)
 
     @staticmethod
     def inverse(s: torch.Tensor) -> torch.Tensor:
-        """Undo `forward`: z[:, i, t] = shifted[:, i, t - i]; frames no dimension covers drop."""
+        """Undo `forward`: z[:, i, t] = shifted[:, i, t - k + 1 + i]; frames no dimension
+        covers drop."""
         k, p = s.shape[1], s.shape[-1]
         if p < k:
             raise ValueError(f"inverse shift needs at least {k} positions, got {p}")
-        return torch.stack([s[:, i, k - 1 - i:p - i] for i in range(k)], 1)
+        return torch.stack([s[:, i, i:p - k + 1 + i] for i in range(k)], 1)
 
 
 class CausalConv1d(nn.Conv1d):

@@ -46,8 +46,36 @@ def build_report(refs: list[str], out: str | Path, fmt: str = "html", group_by: 
 
         key = check_group_key(records, group_by) if group_by else default_group_key(records)
         sweeps = list(dict.fromkeys(r.sweep for r in records))
-        atomic_write_text(target, render(records, all_plots(records, key), sweeps, key))
+        audio = copy_audio(records, out)
+        atomic_write_text(target, render(records, all_plots(records, key), sweeps, key, audio))
     return target, records
+
+
+def copy_audio(records: list[RunRecord], out: Path) -> dict[str, tuple[int, dict[str, str]]]:
+    """Copy each run's newest clips to `out/audio/<run>/`; {run: (step, {kind: relative path})}.
+
+    Clips of older validations copied earlier are removed, so the folder holds what the page
+    shows."""
+    import shutil
+
+    from ravejobs.listening import latest_clips
+
+    found: dict[str, tuple[int, dict[str, str]]] = {}
+    for record in records:
+        latest = latest_clips(record.run.path)
+        if latest is None:
+            continue
+        step, clips = latest
+        folder = out / "audio" / record.label
+        if folder.is_dir():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        rel = {}
+        for kind, path in clips.items():
+            shutil.copy2(path, folder / path.name)
+            rel[kind] = f"audio/{record.label}/{path.name}"
+        found[record.label] = (step, rel)
+    return found
 
 
 def print_summary(records: list[RunRecord], target: Path) -> None:
@@ -83,7 +111,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("sweeps", nargs="+", metavar="SWEEP")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="folder to write report.html / .md / .csv into")
-    p.add_argument("--format", choices=tuple(FORMATS), default="html")
+    p.add_argument("--format", choices=tuple(FORMATS), default="html",
+                   help="html (page with curves and audio), md or csv (default html)")
     p.add_argument("--group-by", default=None, metavar="KEY",
                    help="setting that colours the curves: dataset (corpus), phase.warmup "
                         "(warmup), kl.mode (kl), model.latent_size, seed, sweep ... "

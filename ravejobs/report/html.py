@@ -1,9 +1,11 @@
-"""One self-contained HTML page: plots as embedded PNGs, a sortable run table, config diffs.
+"""One HTML page: plots as embedded PNGs, audio players, a sortable run table, config diffs.
 
-Self-contained so it can be copied off the cluster or attached to a message as one file. The
-small script sorts the table and, once the page has loaded, records on <body> whether every
-image decoded (`data-images="ok"`) and how many runs the table holds (`data-rows`); the
-browser test reads both from the DOM.
+Self-contained but for the audio clips, copied next to it into `audio/` (embedding seconds of
+48 kHz audio per run would make the page megabytes per run): the folder is copied off the
+cluster as one. The small script sorts the table and, once the page has loaded, records on
+<body> whether every image decoded (`data-images="ok"`), how many runs the table holds
+(`data-rows`) and whether every audio player loaded its file (`data-audio="ok"`,
+`data-audio-count`); the browser test reads these from the DOM.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import time
 from html import escape
 from typing import Any
+from urllib.parse import quote
 
+from ravejobs.listening import KINDS
 from ravejobs.report.collect import RunRecord
 from ravejobs.report.plots import Plot
 from ravejobs.report.table import COLUMNS, config_diff, rows
@@ -60,6 +64,17 @@ window.addEventListener('load', () => {
   document.body.dataset.imageCount = imgs.length;
   document.body.dataset.rows = document.querySelectorAll('#runs tbody tr').length;
 });
+const players = Array.from(document.querySelectorAll('audio'));
+document.body.dataset.audioCount = players.length;
+Promise.all(players.map(a => new Promise(done => {
+  if (a.readyState >= 1) return done(a.duration > 0);
+  a.addEventListener('loadedmetadata', () => done(a.duration > 0));
+  a.addEventListener('error', () => done(false));
+  a.load();
+}))).then(ok => {
+  const broken = ok.filter(x => !x).length;
+  document.body.dataset.audio = broken ? 'broken:' + broken : 'ok';
+});
 """
 
 
@@ -93,7 +108,28 @@ def diff_table(records: list[RunRecord]) -> str:
             f'</thead><tbody>{"".join(body)}</tbody></table></div>')
 
 
-def render(records: list[RunRecord], plots: list[Plot], sweeps: list[str], group_by: str) -> str:
+def listen_table(audio: dict[str, tuple[int, dict[str, str]]]) -> str:
+    """One row per run with audio: the newest validation's clips as players (relative files)."""
+    if not audio:
+        return ('<p class="meta">No audio yet: runs write clips at each validation '
+                '(<code>audio/step-N-input.wav</code>, <code>-recon</code>, '
+                '<code>-prior</code>).</p>')
+    kinds = [k for k in KINDS if any(k in clips for _, clips in audio.values())]
+    head = "<th>run</th><th>step</th>" + "".join(f"<th>{escape(k)}</th>" for k in kinds)
+    body = []
+    for label, (step, clips) in audio.items():
+        cells = "".join(
+            f'<td><audio controls preload="metadata" src="{escape(quote(clips[k]))}">'
+            "</audio></td>"
+            if k in clips else "<td></td>" for k in kinds)
+        body.append(f'<tr data-audio-run="{escape(label)}"><td>{escape(label)}</td>'
+                    f'<td class="num">{step}</td>{cells}</tr>')
+    return (f'<div class="scroll"><table id="listen"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
+
+
+def render(records: list[RunRecord], plots: list[Plot], sweeps: list[str], group_by: str,
+           audio: dict[str, tuple[int, dict[str, str]]] | None = None) -> str:
     title = "ravejobs report: " + ", ".join(sweeps)
     figures = "".join(
         f'<figure id="plot-{p.key}"><h2>{escape(p.title)}</h2>'
@@ -108,6 +144,10 @@ def render(records: list[RunRecord], plots: list[Plot], sweeps: list[str], group
 <p class="meta">{len(records)} runs, coloured by <b>{escape(group_by)}</b>; generated {when}.
 Click a column header to sort.</p>
 {figures}
+<h2>Listen</h2>
+<p class="meta">The newest validation's clips per run: input, its reconstruction, and a prior
+sample decoded (files next to this page, in <code>audio/</code>).</p>
+{listen_table(audio or {})}
 <h2>Runs</h2>
 {runs_table(records)}
 <h2>What the runs vary</h2>
