@@ -163,6 +163,9 @@ def own(trained, tmp_path):
     model_run.checkpoints.mkdir(parents=True, exist_ok=True)
     for path in shared_model.checkpoints.glob("*.ckpt"):
         shutil.copy2(path, model_run.checkpoints)
+    newest, ckpt = checkpoints.newest_valid(model_run.checkpoints)
+    model_run.update_state(status="finished", step=ckpt["step"], phase=ckpt["phase"],
+                           checkpoint=str(newest))   # as the train job leaves it
     return model_run, prior_run
 
 
