@@ -130,7 +130,8 @@ def status_row(path: Path, job_id: str, records: dict[str, Any], cache: MetricsC
         step=max(state.step, logged), budget=budget,
         steps_per_s=sps.last if sps is not None else None,
         checkpoint_age_s=_checkpoint_age(run, state, now), elapsed_s=elapsed,
-        gpu_hours=gpu_hours, message=state.message if state.status == "failed" else "",
+        gpu_hours=gpu_hours,
+        message=state.message if state.status in ("failed", "diverged") else "",
         reason=_reason(run, state, shown, record))
 
 
@@ -138,7 +139,7 @@ def _reason(run: RunDir, state: RunState, shown: str, record: Any) -> str:
     """One short line for the reason column: the error, what it waits on, or SLURM's verdict."""
     if shown.startswith("blocked"):
         return f"its {stages.predecessor(run.stage, run.spec())} failed; fix that, launch again"
-    if state.status == "failed" and state.message:
+    if state.status in ("failed", "diverged") and state.message:
         return " ".join(state.message.split())
     if record is not None and record.state.split()[0] in FAILED_STATES:
         return f"SLURM {record.state.split()[0]} (exit {record.exit_code}); see {run.logs}"

@@ -1,5 +1,9 @@
 """Shared fixtures. `slurm_cluster`: the project's real single-node SLURM, started if needed.
 
+Every test starts from the same random state (`random`, numpy, torch seeded to 0), so no test
+depends on the order it runs in (CI runs the fast tests a second time in random order), and
+every composition reads a copy of `conf/` without the user's git-ignored `conf/local/` files.
+
 SLURM tests skip, saying exactly why, on a machine where the test cluster cannot start (not
 root, packages that cannot be installed). Set RAVEJOBS_REQUIRE_SLURM=1 (CI does) to make that
 a failure instead, so a broken cluster cannot pass as skipped tests.
@@ -8,8 +12,10 @@ a failure instead, so a broken cluster cannot pass as skipped tests.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -19,6 +25,30 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 START = REPO / "slurm" / "testcluster" / "start.sh"
 NODE = "localnode"
+
+
+@pytest.fixture(autouse=True)
+def _seeded() -> None:
+    """Each test starts from seed 0 whatever ran before it (torch only once imported)."""
+    random.seed(0)
+    import numpy as np
+
+    np.random.seed(0)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _conf_without_local(tmp_path_factory) -> Path:
+    """tests/compose.py composes a copy of conf/ that leaves out conf/local/ (the user's own)."""
+    import compose
+
+    copy = tmp_path_factory.mktemp("conf") / "conf"
+    shutil.copytree(REPO / "conf", copy, ignore=lambda d, names: (
+        [n for n in names if n != "README.md"] if Path(d).name == "local" else []))
+    compose.CONF = copy
+    return copy
 
 
 def _cluster_up() -> tuple[bool, str]:
@@ -35,7 +65,7 @@ def _cluster_up() -> tuple[bool, str]:
     if state.returncode != 0:
         return False, f"sinfo failed: {state.stderr.strip()[-200:]}"
     node = state.stdout.strip()
-    if node not in ("idle", "mix", "alloc"):
+    if node not in ("idle", "mix", "alloc", "comp"):   # busy or completing is up too (shared)
         return False, f"node {NODE} is {node or 'unknown'!r}, not idle"
     if acct.returncode != 0:
         return False, f"sacct failed: {acct.stderr.strip()[-200:]}"

@@ -44,6 +44,39 @@ def test_cli_prepare_augment_makes_variants(tmp_path: Path) -> None:
     assert sorted({e["variant"] for e in store.files}) == [0, 1, 2, 3, 4]
 
 
+def test_cli_prepare_seed_and_force(tmp_path: Path, capsys) -> None:
+    src = tmp_path / "src"
+    write_good(src)
+    out = tmp_path / "aug"
+
+    def prepare(*extra: str) -> tuple[PackedStore, str]:
+        assert main(["prepare", str(src), "--sr", "16000", "--augment", "--out", str(out),
+                     "--quiet", "--workers", "1", *extra]) == 0
+        return PackedStore(out), capsys.readouterr().out
+
+    first, _ = prepare("--seed", "1")
+    assert first.index["seed"] == 1
+    data_file = first.data_file
+    stamp = data_file.stat().st_mtime_ns
+    again, text = prepare("--seed", "1")
+    assert "store up to date" in text and data_file.stat().st_mtime_ns == stamp
+    forced, text = prepare("--seed", "1", "--force")
+    assert "store up to date" not in text and "prepared 3 of 3" in text
+    assert forced.data_file.stat().st_mtime_ns != stamp       # rebuilt ...
+    assert forced.fingerprint == first.fingerprint             # ... to the same store
+    other, text = prepare("--seed", "2")                       # another seed: rebuilt
+    assert "store up to date" not in text and other.index["seed"] == 2
+    assert other.fingerprint != first.fingerprint
+    originals = [i for i, e in enumerate(other.files) if e["variant"] == 0]
+    variants = [i for i, e in enumerate(other.files) if e["variant"] != 0]
+    back, _ = prepare("--seed", "1")
+    for i in originals:    # the unaugmented signals do not depend on the seed
+        assert (other.signal(i) == back.signal(i)).all()
+    assert any(other.signal(i).shape != back.signal(i).shape
+               or not (other.signal(i) == back.signal(i)).all() for i in variants)
+    assert back.fingerprint == first.fingerprint               # seeded: reproducible
+
+
 def test_cli_errors_name_the_folder(tmp_path: Path, capsys) -> None:
     (tmp_path / "empty corpus").mkdir()
     assert main(["prepare", str(tmp_path / "empty corpus"), "--out", str(tmp_path / "o")]) == 2

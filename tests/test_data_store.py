@@ -76,15 +76,21 @@ def test_train_and_val_windows_never_overlap(tmp_path: Path) -> None:
     assert not (covered == 3).any()
     val_share = (covered == 2).sum() / store.num_samples
     assert 0.05 < val_share < 0.2
-    # every sampled window lies in its own split's regions (found by matching samples)
-    flat = store.data
-    for step in range(20):
-        rng = np.random.default_rng([0, step, 0])
-        for o in train._offsets(rng, 8):
-            assert covered[o] == 1 and covered[o + n - 1] == 1
-        np.testing.assert_array_equal(train.batch(step, 1)[0] * 32768,
-                                      flat[train._offsets(np.random.default_rng([0, step, 0]),
-                                                          1)[0]:][:n])
+    # every sampled window lies in its own split's regions: found in the store by its samples
+    flat = np.asarray(store.data)
+
+    def found_at(window: np.ndarray) -> int:
+        samples = np.round(window * 32768).astype(np.int16)
+        hits = [int(o) for o in np.flatnonzero(flat[:len(flat) - n + 1] == samples[0])
+                if np.array_equal(flat[o:o + n], samples)]
+        assert len(hits) == 1, hits
+        return hits[0]
+
+    for sampler, mark in ((train, 1), (val, 2)):
+        for step in range(20):
+            for window in sampler.batch(step, 4):
+                o = found_at(window)
+                assert covered[o] == mark and covered[o + n - 1] == mark
     with pytest.raises(ValueError, match="too short"):
         WindowSampler(store, store.num_samples, "train")
 

@@ -71,6 +71,6 @@ def test_report_embeds_the_newest_clips_per_run(report):
 @pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 def test_report_audio_plays_in_headless_chromium(report, tmp_path):
     target, _, _ = report
-    dom = open_in_chromium(target, tmp_path / "profile", "report-audio.png")
+    dom = open_in_chromium(target, tmp_path / "profile", tmp_path / "report-audio.png")
     body = re.search(r"<body([^>]*)>", dom).group(1)
     assert 'data-audio-count="3"' in body and 'data-audio="ok"' in body, body

@@ -4,13 +4,10 @@ in headless Chromium. Minutes on a CPU, hence `slow`."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from launching import launch
 from test_report_helpers import CHROMIUM, NO_CHROMIUM, open_in_chromium
 
 from ravejobs.cli import main
@@ -19,7 +16,6 @@ from ravejobs.metrics.cache import MetricsCache
 from ravejobs.report.collect import collect
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[1]
 SWEEP = ("dataset=demo", "phase.warmup=3,4", "seed=0,1", "phase.gan_steps=2",
          "model.n_signal=2048", "model.batch=2", "train.log_every=1", "train.val_every=1000",
          "train.num_workers=0", "prior.max_steps=2")
@@ -28,9 +24,7 @@ SWEEP = ("dataset=demo", "phase.warmup=3,4", "seed=0,1", "phase.gan_steps=2",
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e") / "project $space"
-    env = {**os.environ, "RAVEJOBS_ROOT": str(root), "COLUMNS": "200"}
-    done = subprocess.run([sys.executable, "launch.py", "-m", *SWEEP], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=900)
+    done = launch(root, "-m", *SWEEP, timeout=900)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-4000:]
     sweep_id = re.search(r"(sweep-[0-9a-f]{8})", out).group(1)
@@ -61,7 +55,8 @@ def test_report_of_a_real_local_sweep(trained, tmp_path, monkeypatch):
     assert "coloured by <b>phase.warmup</b>" in page
     if CHROMIUM is None:
         pytest.skip(NO_CHROMIUM)
-    dom = open_in_chromium(out / "report.html", tmp_path / "profile", "report-e2e.png")
+    dom = open_in_chromium(out / "report.html", tmp_path / "profile",
+                           tmp_path / "report-e2e.png")
     body = re.search(r"<body([^>]*)>", dom).group(1)
     assert 'data-images="ok"' in body and 'data-image-count="3"' in body, body
     assert 'data-rows="8"' in body, body

@@ -19,7 +19,6 @@ from ravejobs.metrics import MetricsWriter
 from ravejobs.rundir import RunDir
 
 T0 = 1_764_000_000.0
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 NO_CHROMIUM = ("chromium not installed (Debian: apt-get install chromium); the report page "
                "cannot be opened in a browser here")
@@ -34,13 +33,12 @@ def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:
         capture_output=True, text=True, timeout=120)
 
 
-def open_in_chromium(page: Path, profile: Path, screenshot: str) -> str:
-    """The DOM of `page` after its scripts ran; a screenshot kept as test-artifacts/<name>."""
+def open_in_chromium(page: Path, profile: Path, shot: Path) -> str:
+    """The DOM of `page` after its scripts ran; a screenshot written to `shot` (the test's own
+    folder, kept by pytest for the last runs: look there when a page looks wrong)."""
     url = page.resolve().as_uri()
     dom = _chromium(["--virtual-time-budget=5000", "--dump-dom", url], profile)
     assert dom.returncode == 0, dom.stderr[-2000:]
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / screenshot
     shot.unlink(missing_ok=True)
     done = _chromium([f"--screenshot={shot}", url], profile)
     assert done.returncode == 0 and shot.stat().st_size > 10_000, done.stderr[-2000:]

@@ -1,6 +1,6 @@
 """The report page, table formats and the `report` command, on real run folders; the page is
-opened in headless Chromium to check that plots and table render (screenshot kept in
-test-artifacts/)."""
+opened in headless Chromium to check that plots and table render (screenshot kept in the test's
+own pytest folder)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import csv
 import io
 import re
 
+import numpy as np
 import pytest
 from test_report_helpers import (
     CHROMIUM,
@@ -120,10 +121,33 @@ def test_report_command_writes_and_summarises(sweep, tmp_path, capsys):
     assert main(["report", str(tmp_path / "missing"), "--out", str(out)]) == 2
 
 
+def test_report_no_cache_reads_every_file_and_leaves_the_cache_alone(sweep, tmp_path):
+    root, _ = sweep
+    fresh = tmp_path / "fresh out"
+    assert main(["report", str(root), "--out", str(fresh), "--format", "csv", "--no-cache"]) == 0
+    assert (fresh / "report.csv").is_file() and not (fresh / ".metrics-cache").exists()
+    cached = tmp_path / "cached out"
+    assert main(["report", str(root), "--out", str(cached), "--format", "csv"]) == 0
+    cache_files = sorted((cached / ".metrics-cache").iterdir())
+    assert cache_files
+    # A cache that lies (each file's series emptied, offsets kept): the cached report believes
+    # it, --no-cache does not read it.
+    for path in cache_files:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: (z[k][:0] if k != "meta" else z[k]) for k in z.files}
+        np.savez(path, **arrays)
+    stamps = [p.stat().st_mtime_ns for p in cache_files]
+    assert main(["report", str(root), "--out", str(cached), "--format", "csv", "--no-cache"]) == 0
+    assert (cached / "report.csv").read_text() == (fresh / "report.csv").read_text()
+    assert [p.stat().st_mtime_ns for p in cache_files] == stamps
+    assert main(["report", str(root), "--out", str(cached), "--format", "csv"]) == 0
+    assert (cached / "report.csv").read_text() != (fresh / "report.csv").read_text()
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 def test_report_renders_in_headless_chromium(report, tmp_path):
     target, records, runs = report
-    dom = open_in_chromium(target, tmp_path / "profile", "report.png")
+    dom = open_in_chromium(target, tmp_path / "profile", tmp_path / "report.png")
     body = re.search(r"<body([^>]*)>", dom).group(1)
     assert 'data-images="ok"' in body, body               # every <img> decoded, width > 0
     assert 'data-image-count="3"' in body and 'data-rows="5"' in body, body

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import pty
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -100,28 +102,77 @@ def test_status_command_prints_every_run(local_sweep, capsys, monkeypatch):
 def test_watch_redraws_until_interrupted(local_sweep):
     root, runs, manifest = local_sweep
     env = {**os.environ, "RAVEJOBS_ROOT": str(root), "COLUMNS": "200"}
+    # A terminal, as a user watches it (rich draws a live table only on a terminal).
+    main_fd, term_fd = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-m", "ravejobs.cli", "status", str(manifest.folder),
-                             "--watch", "0.2"], env=env, stdout=subprocess.PIPE,
+                             "--watch", "0.2"], env=env, stdout=term_fd,
                             stderr=subprocess.PIPE, text=True)
+    os.close(term_fd)
+    seen: list[str] = []
+
+    def read() -> None:
+        while True:
+            try:
+                chunk = os.read(main_fd, 65536)
+            except OSError:   # the terminal closed with the process
+                return
+            if not chunk:
+                return
+            seen.append(chunk.decode(errors="replace"))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+
+    def wait_for(text: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in "".join(seen):
+            assert proc.poll() is None, f"status exited {proc.returncode}: {''.join(seen)}"
+            assert time.monotonic() < deadline, f"{text!r} not drawn: {''.join(seen)[-2000:]}"
+            time.sleep(0.05)
+
     live = runs[4]
     try:
-        time.sleep(6)   # start-up and the first table
+        wait_for("30 / 80")            # the first table
+        assert "31 / 80" not in "".join(seen)
         live.update_state(step=31)
-        time.sleep(2)   # redraws
+        wait_for("31 / 80")            # drawn again after the change
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=30)
+        reader.join(timeout=10)
     finally:
         proc.kill()
+        os.close(main_fd)
         live.update_state(step=30)
+    out = "".join(seen)
     assert proc.returncode == 0, err
     assert "sweep-test" in out and runs[0].signature in out
-    assert "31 / 80" in out                                # drawn again after the change
 
 
 def test_unknown_sweep_is_a_clear_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("RAVEJOBS_ROOT", str(tmp_path))
     assert main(["status", "sweep-nope"]) == 2
     assert "sweep-nope" in capsys.readouterr().err
+
+
+def test_status_when_sacct_fails_shows_run_folders_and_says_why(local_sweep, tmp_path,
+                                                                  monkeypatch, capsys):
+    _, runs, _ = local_sweep
+    manifest = manifest_for(tmp_path / "root", runs[:2], executor="slurm",
+                            job_ids={0: "123_0", 1: "124_0"})
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "sacct"
+    fake.write_text("#!/bin/sh\necho 'sacct: error: Problem talking to the database' >&2\n"
+                    "exit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(["status", str(manifest.folder)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "sacct failed, showing run folders only" in out
+    assert "Problem talking to the database" in out
+    assert runs[0].signature in out and runs[1].signature in out
+    assert "finished" in out   # the model's state, from its run folder
 
 
 def test_requeues_are_counted_in_the_state():
@@ -184,5 +235,8 @@ def test_status_step_is_the_checkpoint_or_the_newest_logged(local_sweep):
     root, runs, _ = local_sweep
     live = runs[4]
     live.update_state(step=12)  # checkpoint at 12, metrics logged to 30
-    row = status_row(live.path, "", {}, MetricsCache(("steps_per_s",)), time.time())
+    try:
+        row = status_row(live.path, "", {}, MetricsCache(("steps_per_s",)), time.time())
+    finally:
+        live.update_state(step=30)  # the module's fixture, as the other tests expect it
     assert row.step == 30

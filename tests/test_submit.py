@@ -1,6 +1,14 @@
 """sbatch scripts are rendered by a pure function and pinned by golden files.
 
-Regenerate after an intended change: `RAVEJOBS_UPDATE_GOLDEN=1 pytest tests/test_submit.py`.
+Every cluster profile in conf/cluster/ that submits to SLURM has one golden file per stage, and
+every golden file belongs to such a profile and stage: a new profile without golden files, or a
+golden file left from a removed one, fails. Regenerate after an intended change, and read the
+diff before committing it:
+
+    RAVEJOBS_UPDATE_GOLDEN=1 python3 -m pytest -q tests/test_submit.py
+
+Only the exact value `1` rewrites; a rewriting run still fails (so it can never pass by
+comparing a file with itself) and says which files it wrote.
 """
 
 from __future__ import annotations
@@ -9,7 +17,8 @@ import os
 from pathlib import Path
 
 import pytest
-from compose import compose_spec
+from compose import compose_spec, group_options
+from omegaconf import OmegaConf
 
 from ravejobs.plan import make_plan
 from ravejobs.submit import render_sbatch
@@ -41,14 +50,48 @@ def rendered(cluster: str, *extra: str) -> dict[str, str]:
     return out
 
 
-@pytest.mark.parametrize("cluster", ["narval", "fir", "nibi", "rorqual", "trillium", "testslurm"])
+STAGES = ("prepare", "train", "prior", "export")
+
+
+def slurm_profiles() -> list[str]:
+    """Every profile under conf/cluster/ that submits to SLURM (read, not listed by hand)."""
+    import compose
+
+    return [name for name in group_options("cluster")
+            if OmegaConf.load(compose.CONF / "cluster" / f"{name}.yaml").executor == "slurm"]
+
+
+def updating() -> bool:
+    return os.environ.get("RAVEJOBS_UPDATE_GOLDEN") == "1"
+
+
+def test_every_slurm_profile_and_no_other_has_golden_files():
+    profiles = slurm_profiles()
+    assert "narval" in profiles and "local" not in profiles
+    expected = {f"{c}-{s}.sbatch" for c in profiles for s in STAGES}
+    present = {p.name for p in GOLDEN.glob("*")}
+    stale = present - expected
+    if updating():
+        for name in stale:
+            (GOLDEN / name).unlink()
+    assert not stale, f"golden files of no profile/stage (stale): {sorted(stale)}"
+    assert expected <= present, f"no golden file for {sorted(expected - present)}"
+
+
+@pytest.mark.parametrize("cluster", slurm_profiles())
 def test_sbatch_scripts_match_golden_files(cluster):
     scripts = rendered(cluster, "phase.warmup=5e6", "reason=compare warmups")
+    assert sorted(scripts) == sorted(STAGES)
+    wrote = []
     for label, text in scripts.items():
         path = GOLDEN / f"{cluster}-{label}.sbatch"
-        if os.environ.get("RAVEJOBS_UPDATE_GOLDEN"):
+        if updating() and (not path.is_file() or path.read_text() != text):
             path.write_text(text)
+            wrote.append(path.name)
+            continue
+        assert path.is_file(), f"{path.name} missing; see the module docstring"
         assert path.read_text() == text, f"{path.name} changed; see the module docstring"
+    assert not updating(), f"RAVEJOBS_UPDATE_GOLDEN=1: rewrote {wrote or 'nothing'}; rerun without"
 
 
 def test_narval_scripts_carry_what_admins_and_the_issue_ask_for():
