@@ -113,6 +113,6 @@ def test_own_corpus_trains_end_to_end_from_one_line(tmp_path):
     assert page.count("<audio controls") == 3, page[page.index("<h2>Listen"):][:2000]
     if CHROMIUM is None:
         pytest.skip(NO_CHROMIUM)
-    dom = open_in_chromium(target, tmp_path / "profile", "own-corpus-report.png")
+    dom = open_in_chromium(target, tmp_path / "profile", tmp_path / "own-corpus-report.png")
     body = re.search(r"<body([^>]*)>", dom).group(1)
     assert 'data-audio="ok"' in body and 'data-audio-count="3"' in body, body
