@@ -9,6 +9,7 @@ and resumes from its last checkpoint.
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 from ravejobs import slurm, stages
@@ -46,11 +47,23 @@ def cancel_sweep(ref: str, stage: str | None = None, dry_run: bool = False) -> l
         print(f"would cancel {len(live)} array(s): {' '.join(live)}")
         return live
     slurm.cancel(live)
+    _wait_ended(live)  # a task starting as it is cancelled may still write "running"
     for run in runs:
         if _array(run.job_id) in live:
             _mark_cancelled(run)
     print(f"sweep {manifest.sweep_id}: cancelled {len(live)} array(s): {' '.join(live)}")
     return live
+
+
+def _wait_ended(arrays: list[str], timeout_s: float = 30.0) -> None:
+    """Wait (briefly) until the cancelled arrays have ended, so the run folders are marked after
+    the last write of their jobs, not before it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        records = slurm.sacct(arrays)
+        if not any(_live(a, records) for a in arrays):
+            return
+        time.sleep(1.0)
 
 
 def _array(job_id: str) -> str:

@@ -148,7 +148,7 @@ def run_sweep(specs: list[RunSpec], dry_run: bool = False) -> dict[str, Any]:
                 raise SystemExit(stop_after_interrupt(started)) from None
         else:
             job_ids = _submit_slurm(plan, manifest)
-    console.print(f"sweep [bold]{sid}[/]: manifest {manifest.path}")
+    console.print(f"sweep [bold]{sid}[/]: manifest {manifest.path}", soft_wrap=True)
     if cluster.executor != "local" and (job_ids or active):
         console.print(f"follow it with: ravejobs status {sid}")
     return {"sweep": sid, "plan": plan, "submitted": job_ids, "manifest": str(manifest.path),

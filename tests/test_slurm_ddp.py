@@ -129,7 +129,7 @@ def test_each_rank_has_its_log_and_the_header_names_them(two_ranks):
     rank0 = next(folder.glob("*_0_log.out")).read_text()
     rank1 = next(folder.glob("*_1_log.out")).read_text()
     assert "ranks      2 processes (1 node(s) x 2" in rank0
-    assert "GLOBAL_RANK: 0, MEMBER: 1/2" in rank0 and "GLOBAL_RANK: 1, MEMBER: 2/2" in rank1
+    assert "global_rank=0(2)" in rank0 and "global_rank=1(2)" in rank1  # submitit's tasks
     assert "rank 1 of 2" in rank1 and "ravejobs job end" not in rank1
 
 
