@@ -149,6 +149,10 @@ def upstream_total(logged: dict, config: str) -> float:
                                         ("phase2_dis", WARMUP)])
 def test_training_steps_match_upstream(pair, label, step):
     name, ref, model = pair
+    # the module's shared model may come from an adversarial step (encoder frozen, in eval
+    # mode): a step starts from a training encoder, as each step of a run does in its phase
+    model.train()
+    model.encoder.requires_grad_(True)
     model.receptive_field.copy_(torch.tensor(ref["receptive_field"]))
     want = ref["steps"][label]
     _, x = inputs()
