@@ -162,15 +162,7 @@ class RAVE(pl.LightningModule):
         torch.manual_seed(step_seed(self.seed, self.step, self.rank))
         opt_gen, opt_dis = self.optimizers()
         kind, loss = self.step_loss(audio, self.step)
-        opt = opt_gen if kind == "gen" else opt_dis
-        opt.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        self.diverged = divergence(self.step, loss, self.logs, opt)
-        if self.diverged:
-            opt.zero_grad(set_to_none=True)
-            return
-        opt.step()
-        self.step += 1
+        self.diverged = guarded_update(self, opt_gen if kind == "gen" else opt_dis, loss)
 
     @torch.no_grad()
     def validation_distances(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
@@ -212,6 +204,20 @@ class RAVE(pl.LightningModule):
             return float("nan"), torch.zeros(0, self.kept, 0)
         self.val_extras = {"validation_multiband": total_sum / windows}
         return full_sum / windows, torch.cat(means)
+
+
+def guarded_update(module: Any, opt: torch.optim.Optimizer, loss: torch.Tensor) -> str:
+    """Backward, then step the optimizer and the module's step count, unless the loss or a
+    gradient is not finite: then nothing reaches the weights and the divergence line returns."""
+    opt.zero_grad(set_to_none=True)
+    module.manual_backward(loss)
+    line = divergence(module.step, loss, module.logs, opt)
+    if line:
+        opt.zero_grad(set_to_none=True)
+        return line
+    opt.step()
+    module.step += 1
+    return ""
 
 
 def divergence(step: int, loss: torch.Tensor, logs: dict[str, Any],

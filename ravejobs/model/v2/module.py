@@ -25,7 +25,7 @@ import torch
 
 from ravejobs.config import KLSpec, ModelSpec
 from ravejobs.model.fidelity import Fidelity
-from ravejobs.model.module import divergence
+from ravejobs.model.module import guarded_update
 from ravejobs.model.phases import PhaseSchedule
 from ravejobs.model.v2 import receptive
 from ravejobs.model.v2.discriminator import CombinedDiscriminator
@@ -212,15 +212,7 @@ class RAVEv2(pl.LightningModule):
         for group in opt_gen.param_groups:
             group["lr"] = self.lr_at(self.step)
         kind, loss = self.step_loss(audio, self.step)
-        opt = opt_gen if kind == "gen" else opt_dis
-        opt.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        self.diverged = divergence(self.step, loss, self.logs, opt)  # the guard v1 has
-        if self.diverged:
-            opt.zero_grad(set_to_none=True)
-            return
-        opt.step()
-        self.step += 1
+        self.diverged = guarded_update(self, opt_gen if kind == "gen" else opt_dis, loss)
 
     @torch.no_grad()
     def validate(self, batches: list[torch.Tensor]) -> tuple[float, torch.Tensor]:
