@@ -48,6 +48,7 @@ class RunState:
     started: float = 0.0
     updated: float = 0.0
     code: str = ""           # git revision of the code at the latest start (job header)
+    attempts: dict[str, float | None] = field(default_factory=dict)  # job start: elapsed s
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

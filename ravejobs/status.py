@@ -110,7 +110,7 @@ def status_row(path: Path, job_id: str, records: dict[str, Any], cache: MetricsC
         gpu_hours = record.gpu_hours if record.gpus else elapsed / 3600 * gpus
     else:
         shown = state.status
-        recorded = walltime.run_seconds(state.extra, state.status, state.updated, now)
+        recorded = walltime.run_seconds(state.attempts, state.status, state.updated, now)
         if recorded is not None:
             elapsed = recorded
         elif sps is not None and len(sps) > 1:

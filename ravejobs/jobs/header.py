@@ -168,7 +168,7 @@ def print_header(spec: RunSpec, run: RunDir) -> None:
                      f"(was git {state.code}); its steps so far ran on that code")
     lines.insert(-3, f"versions   {versions_line()}  (recorded in provenance.json)")
     record(run.path, code)
-    run.write_state(replace(state, code=code, extra=walltime.started(state.extra, _started)))
+    run.write_state(replace(state, code=code, attempts=walltime.started(state.attempts, _started)))
     print("\n".join([RULE, "ravejobs job", *lines, RULE]), flush=True)
 
 
@@ -295,7 +295,7 @@ def print_footer(run: RunDir, reason: str, steps: int) -> None:
         lines = [f"exit       {reason}", f"steps      {steps}",
                  f"(footer incomplete: {type(err).__name__}: {err})"]
     try:  # what status and report add up as the run's wall time (ravejobs.walltime)
-        run.update_state(extra=walltime.ended(run.state().extra, start, elapsed))
+        run.update_state(attempts=walltime.ended(run.state().attempts, start, elapsed))
     except Exception:  # a full disk: the footer still prints, and readers estimate
         pass
     print("\n".join([RULE, "ravejobs job end", *lines, RULE]), flush=True)

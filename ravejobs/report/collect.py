@@ -76,7 +76,7 @@ class RunRecord:
         """Time spent running: the sum of its jobs' elapsed times as their log footers say
         (ravejobs.walltime); for folders from before that record, the span of logged rows
         without queue waits between jobs."""
-        recorded = walltime.run_seconds(self.state.extra, self.state.status, self.state.updated,
+        recorded = walltime.run_seconds(self.state.attempts, self.state.status, self.state.updated,
                                         time.time())
         if recorded is not None:
             return recorded
