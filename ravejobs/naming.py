@@ -1,7 +1,8 @@
 """Run names in the notebook's style and signatures of what makes a run different.
 
 A name (`03-TR-07-AS-AUG`) is for people; the signature (8 hex digits) is for identity: a hash
-of the result-affecting settings that differ from the built-in defaults. Settings that do not
+of the result-affecting settings that differ from the schema's defaults (config/schema.py: a
+default changed there changes the signature of runs that kept it). Settings that do not
 change what is trained (cluster, storage, paths, logging cadence, stage, tag) are left out, so a
 sweep moved to another cluster finds its runs again; the world size (ranks) enters only when it is
 above 1, since `model.batch` is per GPU and more ranks train on a larger global batch.
