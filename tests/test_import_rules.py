@@ -24,8 +24,9 @@ TORCH = ("torch", "pytorch_lightning", "lightning", "torchaudio")
 RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "plan": (("ravejobs.plan", "ravejobs.stages"),
              (*SCHEDULER, *RUN_FOLDERS, "ravejobs.atomic", "ravejobs.metrics"), TORCH),
+    # `os`: the environment is probed at the launch edge (ravejobs.probes), never in the config
     "config": (("ravejobs.config", "ravejobs.naming", "ravejobs.validate_values"),
-               (*RUN_FOLDERS, *JOBS), TORCH),
+               (*RUN_FOLDERS, *JOBS, "os", "ravejobs.probes", "ravejobs.diskcheck"), TORCH),
     "model and prior": (("ravejobs.model", "ravejobs.prior"),
                         (*RUN_FOLDERS, *SCHEDULER, *JOBS, *SIGNALS), ()),
     "export and data": (("ravejobs.export", "ravejobs.data"), (*JOBS, "ravejobs.cli"), ()),
