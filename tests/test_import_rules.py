@@ -24,14 +24,16 @@ TORCH = ("torch", "pytorch_lightning", "lightning", "torchaudio")
 RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "plan": (("ravejobs.plan", "ravejobs.stages"),
              (*SCHEDULER, *RUN_FOLDERS, "ravejobs.atomic", "ravejobs.metrics"), TORCH),
-    "config": (("ravejobs.config", "ravejobs.naming", "ravejobs.cluster_rules"),
-               (*RUN_FOLDERS, *JOBS), TORCH),
+    # `os`: the environment is probed at the launch edge (ravejobs.probes), never in the config
+    "config": (("ravejobs.config", "ravejobs.naming", "ravejobs.validate_values"),
+               (*RUN_FOLDERS, *JOBS, "os", "ravejobs.probes", "ravejobs.diskcheck"), TORCH),
     "model and prior": (("ravejobs.model", "ravejobs.prior"),
                         (*RUN_FOLDERS, *SCHEDULER, *JOBS, *SIGNALS), ()),
     "export and data": (("ravejobs.export", "ravejobs.data"), (*JOBS, "ravejobs.cli"), ()),
     "report": (("ravejobs.report", "ravejobs.status"), (*SCHEDULER, *TORCH), ()),
     "launching and submitting": (("launch", "hydra_plugins", "ravejobs.sweep", "ravejobs.submit",
-                                  "ravejobs.plan", "ravejobs.cancel"), TORCH, TORCH),
+                                  "ravejobs.plan", "ravejobs.cancel", "ravejobs.probes"),
+                                 TORCH, TORCH),
 }
 # `ravejobs status` asks sacct through the scheduler module; the report never does.
 EXCEPTIONS = {("ravejobs.status", "ravejobs.slurm")}
