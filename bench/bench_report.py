@@ -253,7 +253,7 @@ def main() -> None:
         else:
             print("baseline: old fastcsv left out (no git history; see bench/old_fastcsv.py)")
         print(f"baseline: legacy csv-module reader       {legacy * legacy_scale:6.2f} s  "
-              f"{legacy_cpu * legacy_scale:6.2f} s  (3 runs timed, scaled)")
+              f"{legacy_cpu * legacy_scale:6.2f} s  ({len(csvs[:3])} runs timed, scaled)")
         print(f"load average during the run: {os.getloadavg()[0]:.1f} "
               f"on {os.cpu_count()} CPUs (wall times on a shared machine vary)")
         ratios = [f"cold: {TARGET_S / cold:.2f}x under the {TARGET_S:.0f} s target "
