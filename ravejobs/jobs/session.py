@@ -30,6 +30,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ravejobs.config import RunSpec
+from ravejobs.jobs.lightning_step import LightningStep
 from ravejobs.metrics import MetricsWriter
 from ravejobs.model import checkpoints
 from ravejobs.model.module import RAVE
@@ -241,7 +242,7 @@ class TrainSession:
         if own:
             self.signals.install()  # before fit, so Lightning chains our SIGTERM handler
         try:
-            self.trainer.fit(self.model, datamodule=_StepData(self))
+            self.trainer.fit(LightningStep(self.model), datamodule=_StepData(self))
         except SIGTERMException:
             if not self.stop_reason:
                 raise
