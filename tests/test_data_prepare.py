@@ -107,3 +107,25 @@ def test_no_audio_is_a_clear_error(tmp_path: Path) -> None:
         prepare_corpus(tmp_path / "only bad", tmp_path / "out2", 16000, workers=1,
                        progress=False, log=quiet)
     assert (tmp_path / "out2" / "report.json").is_file()
+
+
+def test_parallel_prepare_under_a_long_tmpdir(tmp_path: Path) -> None:
+    """A $TMPDIR too long for forkserver's AF_UNIX socket (108 bytes) still prepares in parallel
+    (it failed with "OSError: AF_UNIX path too long"). In a fresh process: a forkserver already
+    started by another test would hide it."""
+    import os
+    import subprocess
+    import sys
+
+    src = tmp_path / "src"
+    expected = len(write_good(src))
+    long_tmp = tmp_path / ("a-long-temporary-folder-name-" * 4)
+    long_tmp.mkdir()
+    code = ("import sys; from ravejobs.data.prepare import prepare_corpus; "
+            "r = prepare_corpus(sys.argv[1], sys.argv[2], 16000, workers=2, progress=False, "
+            "log=lambda _: None); print(r.prepared)")
+    done = subprocess.run([sys.executable, "-c", code, str(src), str(tmp_path / "out")],
+                          env={**os.environ, "TMPDIR": str(long_tmp)}, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == str(expected)

@@ -16,6 +16,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -154,6 +155,13 @@ def _cached(cache_file: Path) -> dict[str, Any] | None:
         return None
 
 
+def _start_method() -> str:
+    """forkserver (workers forked from a clean server: no threads copied, cheap starts), unless
+    the temp folder's path is too long for its AF_UNIX socket (108 bytes on Linux, socket name
+    included): a long $TMPDIR then takes spawn instead of failing with "AF_UNIX path too long"."""
+    return "forkserver" if len(os.fsencode(tempfile.gettempdir())) < 60 else "spawn"
+
+
 def _run(tasks: list[tuple], workers: int, progress: bool) -> Iterator[dict[str, Any]]:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -167,7 +175,7 @@ def _run(tasks: list[tuple], workers: int, progress: bool) -> Iterator[dict[str,
                 yield _convert(t)
                 bar.advance(job)
             return
-        ctx = multiprocessing.get_context("forkserver")
+        ctx = multiprocessing.get_context(_start_method())
         done: set[str] = set()
         try:
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
