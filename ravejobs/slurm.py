@@ -17,6 +17,8 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ravejobs.durations import format_duration
+
 FIELDS = (
     "JobID", "JobIDRaw", "State", "ExitCode", "Elapsed", "TotalCPU", "AllocCPUS", "MaxRSS",
     "ReqMem", "ReqTRES", "AllocTRES", "NodeList", "Start", "End",
@@ -137,15 +139,6 @@ def parse_memory(text: str) -> int | None:
     if not found:
         return None
     return int(float(found.group(1)) * _UNITS[found.group(2)])
-
-
-def format_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    days, rest = divmod(seconds, 86400)
-    h, rest = divmod(rest, 3600)
-    m, s = divmod(rest, 60)
-    clock = f"{h:02d}:{m:02d}:{s:02d}"
-    return f"{days}-{clock}" if days else clock
 
 
 def format_bytes(n: int | None) -> str:

@@ -48,5 +48,4 @@ def test_units_and_durations():
     assert slurm.parse_memory("4000Mc") == 4000 * 1024**2
     assert slurm.parse_memory("1.5G") == int(1.5 * 1024**3)
     assert slurm.parse_memory("") is None
-    assert slurm.format_duration(93784) == "1-02:03:04"
     assert slurm.format_bytes(3 * 1024**2) == "3.00 MB"

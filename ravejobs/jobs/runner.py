@@ -32,6 +32,7 @@ import submitit
 from ravejobs import stages
 from ravejobs.diskfull import describe
 from ravejobs.errors import StageDiverged, StageInterrupted, StageRefused
+from ravejobs.jobid import current_job_id
 from ravejobs.ranks import is_main_process
 from ravejobs.rundir import RunDir
 from ravejobs.stepsignals import StepBoundarySignals
@@ -42,16 +43,6 @@ JOBS = {s.name: s.job for s in stages.TABLE}  # stage -> "module:Class" (ravejob
 def job_class(stage: str) -> type:
     module, name = JOBS[stage].split(":")
     return getattr(importlib.import_module(module), name)
-
-
-def current_job_id() -> str:
-    """`<array>_<task>` under SLURM, submitit's id locally, '' when run by hand."""
-    if os.environ.get("SLURM_ARRAY_JOB_ID"):
-        return f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ.get('SLURM_ARRAY_TASK_ID', '0')}"
-    try:
-        return str(submitit.JobEnvironment().job_id)
-    except RuntimeError:
-        return os.environ.get("SLURM_JOB_ID", "")
 
 
 def _link_log(run: RunDir, job_id: str) -> None:
