@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from ravejobs import trained_run
 from ravejobs.config import RunSpec
 from ravejobs.errors import StageRefused
 from ravejobs.metrics import MetricsWriter
@@ -48,28 +49,6 @@ def log(message: str) -> None:
 def model_ref_of(model: Any, model_run: RunDir) -> ModelRef:
     return ModelRef(checkpoint=str(model.checkpoint_path), step=int(model.step),
                     signature=model_run.signature)
-
-
-def load_model(spec: RunSpec, device: str) -> tuple[Any, RunDir]:
-    """The trained RAVE of this prior's sweep point; refuse one that is absent or VAE-only."""
-    from ravejobs.model import load_trained
-
-    model_run = RunDir.for_spec(spec, "train")
-    if not (model_run.path / "run.json").exists():
-        raise PriorRefused(f"no trained model for this prior: {model_run.path} does not exist; "
-                           "train it first (stage=train) with the same settings")
-    state = model_run.state()
-    if state.status == "diverged":
-        raise PriorRefused(f"model {model_run.name} diverged ({state.message}); no prior for "
-                           "it. Lower model.lr or change the seed and train again.")
-    model = load_trained(model_run, device=device)
-    if model.phase != "gan":
-        raise PriorRefused(
-            f"model {model_run.name} ({model.checkpoint_path}) stopped at step {model.step} in "
-            f"phase {model.phase!r}, before the adversarial phase (phase.warmup="
-            f"{spec.phase.warmup}); a prior of a VAE-only model decodes to noise (upstream "
-            "RAVE #106). Finish training the model (stage=train), then run stage=prior.")
-    return model, model_run
 
 
 def corpus(spec: RunSpec) -> Any:
@@ -118,7 +97,8 @@ class PriorJob:
         if not p.enabled:
             raise PriorRefused(f"{run.path}: prior=none in spec.json; nothing to train")
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        model, model_run = load_model(spec, device)
+        model_run = RunDir.for_spec(spec, "train")
+        model = trained_run.load_model(model_run, "prior", PriorRefused, device)
         ref = model_ref_of(model, model_run)
         resume = newest_valid(run.checkpoints, log=log)
         made_by = resume[1].get("model") if resume else None
