@@ -151,12 +151,12 @@ def test_a_model_stopped_in_the_vae_phase_is_refused(trained, tmp_path, capsys):
 @pytest.fixture
 def own(trained, tmp_path):
     """(model run, prior run) under this test's root: a copy of the module's trained model
-    and a fresh prior folder (6 steps, checkpoints every 4)."""
+    and a fresh prior folder (6 steps, checkpoints every 4, the last two kept)."""
     spec, shared_model, _ = trained
     spec = replace(spec, storage=replace(spec.storage, root=str(tmp_path / "root 'q' $x")),
                    prior=replace(spec.prior, max_steps=6),
                    train=replace(spec.train, checkpoint_every_steps=4, log_every=2,
-                                 val_every=3))
+                                 val_every=3, keep_last=2))  # two: one can be lost
     model_run, prior_run = RunDir.for_spec(spec, "train"), RunDir.for_spec(spec, "prior")
     model_run.create(spec)
     prior_run.create(spec)

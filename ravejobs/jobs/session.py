@@ -30,6 +30,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ravejobs.config import RunSpec
+from ravejobs.jobs.runner import Cadence
 from ravejobs.metrics import MetricsWriter
 from ravejobs.model import checkpoints
 from ravejobs.model.module import RAVE
@@ -103,7 +104,7 @@ class TrainSession:
     def __init__(self, spec: RunSpec, run: RunDir, train: Any, val: Any, *,
                  hardware: dict[str, Any] | None = None, callbacks: Sequence[pl.Callback] = (),
                  stop_at: int | None = None, log: Callable[[str], Any] = print,
-                 signals: StepBoundarySignals | None = None):
+                 signals: StepBoundarySignals | None = None, cadence: Cadence):
         self.spec, self.run_dir, self.train, self.log = spec, run, train, log
         self.max_steps = spec.phase.max_steps
         self.hardware = hardware or device_setup()
@@ -137,10 +138,10 @@ class TrainSession:
         # blank (or no) optimizer states over a good checkpoint (a requeue during setup).
         self.restored = False
         self.stop_at_reason = ""
-        self.last_saved_step = -1
         self.checkpoint_path = str(self.resumed_from or "")
         # the runner's (installed around the whole stage); a plain one when run on its own
         self.signals = signals or StepBoundarySignals()
+        self.cadence = cadence  # the runner's: when to save, and recording what was saved
         self.metrics: MetricsWriter | None = None
         self.tb: Any = None
 
@@ -158,26 +159,18 @@ class TrainSession:
     def is_main(self) -> bool:
         return self.trainer is None or self.trainer.global_rank == 0
 
-    def save(self, reason: str) -> str:
-        """Write `last.ckpt` now; call only at a step boundary. Returns the path."""
-        if not self.is_main or self.trainer is None:
-            return self.checkpoint_path
-        if not self.restored:
-            self.log(f"train: not saving at step {self.step} ({reason}): optimizer states are "
-                     f"not restored yet; {self.checkpoint_path or 'no checkpoint'} stays")
-            return self.checkpoint_path
-        if self.last_saved_step == self.step:
-            return self.checkpoint_path
+    def save(self, reason: str) -> dict[str, Any] | None:
+        """Write `last.ckpt` now (the runner's cadence calls it at a step boundary, once the
+        optimizer states are back); the state.json fields of it, None on other ranks."""
+        if not self.is_main or self.trainer is None or not self.restored:
+            return None
         path = checkpoints.save_rolling(self.run_dir.checkpoints, self.payload(reason),
                                         self.spec.train.keep_last)
-        self.checkpoint_path, self.last_saved_step = str(path), self.step
-        self.saved_at = time.monotonic()
-        self.run_dir.update_state(checkpoint=str(path), step=self.step,
-                                  phase=self.phases.after(self.step))
+        self.checkpoint_path = str(path)
         if self.tb is not None:
             self.tb.flush()
         self.log(f"train: saved {path.name} at step {self.step} ({reason})")
-        return str(path)
+        return {"checkpoint": str(path), "step": self.step, "phase": self.phases.after(self.step)}
 
     def payload(self, reason: str) -> dict[str, Any]:
         m, s = self.model, self.step
@@ -244,7 +237,7 @@ class TrainSession:
         except SIGTERMException:
             if not self.stop_reason:
                 raise
-            self.save(self.stop_reason)  # signal came after our boundary check: still a boundary
+            self.cadence.save(self.stop_reason, self.step)  # after our check: still a boundary
         finally:
             if own:
                 self.signals.uninstall()
@@ -283,7 +276,6 @@ class TrainSession:
         self.model.encoder.requires_grad_(True)  # begin() freezes it again past warmup
         self.restored = False  # no save until begin() has put the optimizer states back
         self.model.diverged = ""
-        self.last_saved_step = -1
         self.reseed(self.rollbacks + 1)
         self.log(f"train: diverged ({line}); rollback {self.rollbacks} of {MAX_ROLLBACKS} to "
                  f"{where} with a new data order")
@@ -307,7 +299,8 @@ class TrainSession:
         self.restored = True
         if self.phases.encoder_frozen(self.step):
             self.model.freeze_encoder()
-        self.saved_at = self.logged_at = time.monotonic()
+        self.cadence.start(self.step)  # the step its checkpoint holds; the clock starts now
+        self.logged_at = time.monotonic()
         self.logged_step = self.step
         if self.is_main:
             from torch.utils.tensorboard import SummaryWriter
@@ -355,18 +348,12 @@ class TrainSession:
             path = checkpoints.save_phase_end(self.run_dir.checkpoints,
                                               self.payload("end of VAE phase"))
             self.log(f"train: VAE phase done at step {s}: {path.name}; adversarial phase next")
-        elapsed = time.monotonic() - self.saved_at
-        due = (s % t.checkpoint_every_steps == 0 or boundary
-               or elapsed >= t.checkpoint_every_minutes * 60)
-        if s >= self.max_steps:
-            self.save("finished")
-            trainer.should_stop = True
-        elif self.stop_reason or (self.stop_at is not None and s >= self.stop_at):
+        if self.stop_at is not None and s >= self.stop_at:
             self.stop_at_reason = f"stop_at={self.stop_at}"
-            self.save(self.stop_reason)
+        final = s >= self.max_steps
+        self.cadence.boundary(s, final=final, milestone=boundary, stop=self.stop_reason)
+        if final or self.stop_reason:
             trainer.should_stop = True
-        elif due:
-            self.save("periodic")
 
     def validate(self, s: int) -> None:
         if not self.is_main:
