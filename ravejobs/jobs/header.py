@@ -199,7 +199,7 @@ def efficiency_lines(elapsed_s: float) -> list[str]:
     """
     from dataclasses import replace
 
-    from ravejobs import slurm
+    from ravejobs import sacct_records, slurm
 
     raw = os.environ.get("SLURM_JOB_ID", "")
     cpus = int(_env("SLURM_CPUS_ON_NODE", "1"))
@@ -220,7 +220,7 @@ def efficiency_lines(elapsed_s: float) -> list[str]:
         rss_now = max(u.ru_maxrss for u in usage) * 1024
         source = source.replace("sstat", "rusage")
     if record is None:
-        record = slurm.JobRecord(
+        record = sacct_records.JobRecord(
             job_id=current_job_id(), state="RUNNING", exit_code="", elapsed_s=elapsed_s, wall_s=0.0,
             total_cpu_s=0.0, alloc_cpus=cpus, max_rss_bytes=None,
             req_mem_bytes=int(mem_mb) * 1024**2 if mem_mb else None, req_tres="", alloc_tres="",
@@ -233,8 +233,9 @@ def efficiency_lines(elapsed_s: float) -> list[str]:
                      total_cpu_s=record.total_cpu_s + cpu_now, max_rss_bytes=rss,
                      alloc_cpus=record.alloc_cpus or cpus)
     runs = record.restarts + 1
+    lines = sacct_records.efficiency(record).lines()
     return [f"efficiency (seff arithmetic over {runs} run(s) of job {current_job_id()}; "
-            f"source {source})", *("  " + line for line in slurm.efficiency(record).lines())]
+            f"source {source})", *("  " + line for line in lines)]
 
 
 def footer_lines(run: RunDir, reason: str, steps: int, elapsed_s: float) -> list[str]:

@@ -5,97 +5,34 @@ the model's stored step, torch is reseeded at every step, and the checkpoint car
 both optimizers, the step and the fidelity PCA, so a run resumed from any checkpoint computes
 bit for bit what an uninterrupted run computes (on CPU; GPUs add their own nondeterminism).
 
-Several processes: under SLURM, one task per GPU (cluster.gpus_per_node x cluster.nodes; on the
-CPU, tasks of the test cluster) and Lightning runs DDP over them (NCCL on GPUs, gloo on CPUs),
-taking world size and ranks from SLURM. `model.batch` is per rank: rank r at step s trains on
-rows [r*batch, (r+1)*batch) of the step's global batch of world x batch windows. Rank 0 alone
-validates, computes the fidelity PCA, writes metrics and checkpoints; the others wait for it at
-the next gradient sync.
+Batches and data seeds: `jobs/stepdata.py`; devices and ranks (DDP): `jobs/devices.py`. Rank 0
+alone validates, computes the fidelity PCA, writes metrics and saves (through the runner's
+cadence); the others wait for it at the next gradient sync.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.plugins.environments import SLURMEnvironment
-from pytorch_lightning.strategies import DDPStrategy
 from pytorch_lightning.utilities.exceptions import SIGTERMException
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ravejobs.config import RunSpec
+from ravejobs.jobs.devices import device_setup, share_buffers
 from ravejobs.jobs.runner import Cadence
+from ravejobs.jobs.stepdata import StepData, data_seed
 from ravejobs.metrics import MetricsWriter
 from ravejobs.model import checkpoints
 from ravejobs.model.module import RAVE
 from ravejobs.model.v2 import build_model
-from ravejobs.ranks import world_layout
 from ravejobs.rundir import RunDir
 from ravejobs.stepsignals import StepBoundarySignals
 
 MAX_ROLLBACKS = 3  # divergences survived by rolling back before the run stops as diverged
-
-
-def data_seed(seed: int, rollbacks: int) -> int:
-    """The data-order (and step-noise) seed after `rollbacks` divergences: the run's own seed
-    first, then a fresh independent one per rollback."""
-    if rollbacks == 0:
-        return seed
-    return int(np.random.SeedSequence([seed, rollbacks]).generate_state(1, np.uint64)[0] >> 1)
-
-
-class StepBatches(IterableDataset):
-    """(step, batch) for step in [start, stop); workers split steps round-robin, in order."""
-
-    def __init__(self, sampler: Any, start: int, stop: int, batch: int, rank: int = 0,
-                 world: int = 1):
-        self.sampler, self.start, self.stop, self.batch = sampler, start, stop, batch
-        self.rank, self.world = rank, world
-
-    def __iter__(self):
-        info = get_worker_info()
-        wid, nw = (info.id, info.num_workers) if info else (0, 1)
-        for s in range(self.start + wid, self.stop, nw):
-            yield s, torch.from_numpy(self.sampler.batch(s, self.batch, self.rank, self.world))
-
-
-class _StepData(pl.LightningDataModule):
-    def __init__(self, session: TrainSession):
-        super().__init__()
-        self.session = session
-
-    def train_dataloader(self) -> DataLoader:
-        s, trainer = self.session, self.trainer
-        data = StepBatches(s.train, s.model.step, s.max_steps, s.spec.model.batch,
-                           trainer.global_rank, trainer.world_size)
-        workers = s.spec.train.num_workers if trainer.accelerator.__class__.__name__ not in (
-            "CPUAccelerator",) else 0
-        return DataLoader(data, batch_size=None, num_workers=workers,
-                          pin_memory=workers > 0, persistent_workers=False)
-
-
-def device_setup() -> dict[str, Any]:
-    """Accelerator, devices, strategy and plugins for this node (see module docstring)."""
-    on_slurm = "SLURM_JOB_ID" in os.environ
-    plugins = [SLURMEnvironment(auto_requeue=False)] if on_slurm else []
-    cuda = torch.cuda.is_available()
-    nodes, devices = world_layout() if on_slurm else (1, torch.cuda.device_count() if cuda else 1)
-    accelerator = "gpu" if cuda else "cpu"
-    if nodes * devices == 1:
-        return {"accelerator": accelerator, "devices": 1, "num_nodes": 1, "strategy": "auto",
-                "plugins": plugins}
-    # Unused-parameter search: generator and discriminator steps alternate, and the encoder
-    # and noise branch sit out whole phases, so DDP must not expect every gradient each step.
-    strategy = DDPStrategy(find_unused_parameters=True,
-                           process_group_backend="nccl" if cuda else "gloo")
-    return {"accelerator": accelerator, "devices": devices, "num_nodes": nodes,
-            "strategy": strategy, "plugins": plugins}
 
 
 class TrainSession:
@@ -233,7 +170,7 @@ class TrainSession:
         if own:
             self.signals.install()  # before fit, so Lightning chains our SIGTERM handler
         try:
-            self.trainer.fit(self.model, datamodule=_StepData(self))
+            self.trainer.fit(self.model, datamodule=StepData(self))
         except SIGTERMException:
             if not self.stop_reason:
                 raise
@@ -367,21 +304,6 @@ class TrainSession:
         from ravejobs.jobs.listen import validation_audio  # clips to listen to (jobs/listen.py)
 
         validation_audio(self, s)
-
-
-def share_buffers(model: torch.nn.Module) -> None:
-    """Every rank takes rank 0's buffers (BatchNorm running statistics) before a step.
-
-    Each rank's BatchNorm updates its running statistics from its own windows, while only rank
-    0's reach the checkpoint; once the frozen encoder runs in eval mode (adversarial phase) the
-    ranks would compute with different statistics, and a resumed run (every rank loading rank
-    0's) with other numbers than an uninterrupted one. Broadcasting them each step makes every
-    rank hold what the checkpoint holds, as DDP's `broadcast_buffers` means to.
-    """
-    import torch.distributed as dist
-
-    for buffer in model.buffers():
-        dist.broadcast(buffer.data, src=0)
 
 
 class _Loop(pl.Callback):
