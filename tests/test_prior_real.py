@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 from dataclasses import replace
@@ -114,7 +115,7 @@ def test_time_limit_signal_requeues_and_resumes_in_a_real_process(trained, tmp_p
     out = job.stdout() or ""
     assert summary["steps"] == 100
     assert "requeued at time limit" in out and "resumed from" in out
-    resumed_at = int(out.split("at step ")[-1].split()[0])
+    resumed_at = int(re.search(r"resumed from .* at step (\d+)", out).group(1))
     assert 3 <= resumed_at < 100
     assert json.loads(run.state_file.read_text())["status"] == "finished"
 
