@@ -60,3 +60,14 @@ def test_a_stop_saves_once_and_the_resumed_step_is_not_saved_again():
     assert c.boundary(9, stop="stopped by SIGTERM") == "stopped by SIGTERM"
     assert c.save("stopped by SIGTERM", 9) is None  # the same step: no second write
     assert saved == [("stopped by SIGTERM", 9)]
+
+
+def test_a_save_that_wrote_nothing_is_not_taken_for_one():
+    """Before the stage's state is back (or on a rank that writes nothing) the runner's save
+    returns None: the next boundary tries again."""
+    tries: list[str] = []
+    c = Cadence(1, 30.0, lambda reason: tries.append(reason) and None)
+    c.start(0)
+    c.boundary(1)
+    c.boundary(1, final=True)
+    assert tries == ["periodic", "finished"] and c.saved_step == 0

@@ -109,11 +109,14 @@ class Cadence:
         return reason
 
     def save(self, reason: str, step: int | None) -> dict[str, Any] | None:
-        """Save now (at a step boundary) unless `step` is saved already."""
+        """Save now (at a step boundary) unless `step` is saved already; the state.json fields
+        of the checkpoint written, None when nothing was (saved already, state not restored,
+        or a rank that writes nothing)."""
         if step is not None and step == self.saved_step:
             return None
         fields = self._save(reason)
-        self.saved_step, self.saved_at = step, self.clock()
+        if fields is not None:
+            self.saved_step, self.saved_at = step, self.clock()
         return fields
 
 
