@@ -92,7 +92,8 @@ class Cadence:
         self.saved_step: int | None = None
         self.saved_at = clock()
 
-    def start(self, step: int) -> None:
+    def start(self, step: int | None) -> None:
+        """The stage starts stepping at `step`, which its checkpoint holds (None: save it)."""
         self.saved_step, self.saved_at = step, self.clock()
 
     def due(self, step: int, milestone: bool = False) -> bool:

@@ -76,6 +76,7 @@ class TrainSession:
         self.restored = False
         self.stop_at_reason = ""
         self.checkpoint_path = str(self.resumed_from or "")
+        self.step_on_disk = True  # the step it starts at is its checkpoint's (or step 0)
         # the runner's (installed around the whole stage); a plain one when run on its own
         self.signals = signals or StepBoundarySignals()
         self.cadence = cadence  # the runner's: when to save, and recording what was saved
@@ -212,6 +213,7 @@ class TrainSession:
             where = "the initial weights (no checkpoint yet)"
         self.model.encoder.requires_grad_(True)  # begin() freezes it again past warmup
         self.restored = False  # no save until begin() has put the optimizer states back
+        self.step_on_disk = False  # its checkpoint has the old data order: save this step again
         self.model.diverged = ""
         self.reseed(self.rollbacks + 1)
         self.log(f"train: diverged ({line}); rollback {self.rollbacks} of {MAX_ROLLBACKS} to "
@@ -236,7 +238,9 @@ class TrainSession:
         self.restored = True
         if self.phases.encoder_frozen(self.step):
             self.model.freeze_encoder()
-        self.cadence.start(self.step)  # the step its checkpoint holds; the clock starts now
+        # the step its checkpoint holds (not after a rollback); the clock starts now
+        self.cadence.start(self.step if self.step_on_disk else None)
+        self.step_on_disk = True
         self.logged_at = time.monotonic()
         self.logged_step = self.step
         if self.is_main:
