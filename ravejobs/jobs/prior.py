@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -34,6 +34,9 @@ from ravejobs.prior.model import Prior, save_prior
 from ravejobs.prior.train import PriorTrainer, newest_valid
 from ravejobs.rundir import RunDir
 from ravejobs.stepsignals import StepBoundarySignals
+
+if TYPE_CHECKING:
+    from ravejobs.jobs.runner import Cadence
 
 VAL_BATCHES = 4
 
@@ -83,7 +86,7 @@ class PriorJob:
         log(f"saved {path.name} at step {self._trainer.step} ({reason})")
         return {"checkpoint": str(path), "step": self._trainer.step}
 
-    def run(self, signals: StepBoundarySignals, cadence: Any) -> dict[str, Any]:
+    def run(self, signals: StepBoundarySignals, cadence: Cadence) -> dict[str, Any]:
         """Train; `cadence` is the runner's (when to save, and what state.json records)."""
         run = self.run_dir
         return self._run(run, run.spec(), signals, cadence)
@@ -91,7 +94,7 @@ class PriorJob:
     # ------------------------------------------------------------------ work
 
     def _run(self, run: RunDir, spec: RunSpec, signals: StepBoundarySignals,
-             cadence: Any) -> dict[str, Any]:
+             cadence: Cadence) -> dict[str, Any]:
         p = spec.prior
         if not p.enabled:
             raise PriorRefused(f"{run.path}: prior=none in spec.json; nothing to train")
@@ -121,7 +124,7 @@ class PriorJob:
 
     def _train(self, run: RunDir, spec: RunSpec, store: LatentStore, ref: ModelRef,
                resume: tuple[Path, dict[str, Any]] | None, device: str,
-               signals: StepBoundarySignals, cadence: Any) -> dict[str, Any]:
+               signals: StepBoundarySignals, cadence: Cadence) -> dict[str, Any]:
         p, t = spec.prior, spec.train
         if p.n_frames <= store.latent_size:
             raise ValueError(
@@ -137,13 +140,13 @@ class PriorJob:
         if resume:
             trainer.load_state_dict(resume[1])
             log(f"resumed from {resume[0]} at step {trainer.step}")
-        self._trainer = trainer
+        cadence.start(trainer.step)  # the step its checkpoint holds; the clock starts now
+        self._trainer = trainer  # restored: from here the runner may have it save
 
         metrics = MetricsWriter(run.metrics_file)
         log_every, val_every = max(1, t.log_every), max(1, t.val_every)
         last_log, losses = time.monotonic(), []
         logged_at, val_loss = trainer.step, float("nan")
-        cadence.start(trainer.step)  # the step its checkpoint holds; the clock starts now
         try:  # the runner installed `signals`: SIGTERM / SIGINT set its stop_reason
             while trainer.step < p.max_steps and not signals.stop_reason:
                 with signals.step():   # USR2 (time limit) is handled after the step
