@@ -1,4 +1,5 @@
-"""How a stage ends other than finishing: bottom layer, so export and data need no job layer."""
+"""How a stage ends other than finishing, and invalid settings: bottom layer, so export, data
+and config need no job layer."""
 
 from __future__ import annotations
 
@@ -13,3 +14,11 @@ class StageDiverged(RuntimeError):
 
 class StageInterrupted(RuntimeError):
     """Stopped by hand (SIGTERM, Ctrl-C) after saving; running it again resumes."""
+
+
+class ConfigError(ValueError):
+    """One or more invalid settings; `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))

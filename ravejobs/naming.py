@@ -1,7 +1,8 @@
 """Run names in the notebook's style and signatures of what makes a run different.
 
 A name (`03-TR-07-AS-AUG`) is for people; the signature (8 hex digits) is for identity: a hash
-of the result-affecting settings that differ from the built-in defaults. Settings that do not
+of the result-affecting settings that differ from the schema's defaults (config/schema.py: a
+default changed there changes the signature of runs that kept it). Settings that do not
 change what is trained (cluster, storage, paths, logging cadence, stage, tag) are left out, so a
 sweep moved to another cluster finds its runs again; the world size (ranks) enters only when it is
 above 1, since `model.batch` is per GPU and more ranks train on a larger global batch.
@@ -11,24 +12,32 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, fields
+from functools import cache
 from typing import Any
 
-from ravejobs import stages
-from ravejobs.config import KLSpec, ModelSpec, PriorSpec, RunSpec
+from ravejobs import cadence, stages
+from ravejobs.config.schema import KLSpec, ModelSpec, PhaseSpec, PriorSpec, RunSpec, TrainSpec
 
 # Stage numbers follow the notebook: 03-TR-… models, 04-TP-… their priors.
 STAGE_CODES = {s.name: (s.number, s.code) for s in stages.TABLE}
 
-_DEFAULTS: dict[str, Any] = {
-    "model": asdict(ModelSpec()),
-    "kl": asdict(KLSpec()),
-    "prior": asdict(PriorSpec()),
-    "seed": 0,
-}
 # Train settings that change results; checkpoint cadence and workers do not.
 _TRAIN_KEYS = ("val_every", "precision", "val_fraction")
-_TRAIN_DEFAULTS = {"val_every": 10_000, "precision": "32", "val_fraction": 0.02}
+
+
+@cache
+def _defaults() -> dict[str, Any]:
+    """The schema's defaults, flattened: what a signature is a delta against. An unset
+    train.val_every follows the budget, and the default budget gets the long-run interval."""
+    train = asdict(TrainSpec())
+    train["val_every"] = cadence.val_every(PhaseSpec().max_steps)
+    base: dict[str, Any] = {}
+    _flatten("", {"model": asdict(ModelSpec()), "kl": asdict(KLSpec()),
+                  "prior": asdict(PriorSpec()),
+                  "train": {k: train[k] for k in _TRAIN_KEYS}}, base)
+    base["seed"] = next(f.default for f in fields(RunSpec) if f.name == "seed")
+    return base
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
@@ -61,10 +70,7 @@ def identity(spec: RunSpec, stage: str = "train") -> dict[str, Any]:
 
 def delta(spec: RunSpec, stage: str = "train") -> dict[str, Any]:
     """What this run changes against the built-in defaults (what the signature hashes)."""
-    base: dict[str, Any] = {}
-    _flatten("", {k: v for k, v in _DEFAULTS.items() if k != "seed"}, base)
-    base["seed"] = 0
-    base.update({f"train.{k}": v for k, v in _TRAIN_DEFAULTS.items()})
+    base = _defaults()
     if spec.kl.mode == "fixed":
         keep = ("kl.mode", "kl.beta")
         base = {k: v for k, v in base.items() if not k.startswith("kl.") or k in keep}

@@ -17,9 +17,11 @@ from rich.console import Console
 from rich.table import Table
 
 from ravejobs.config import ConfigError, RunSpec, build_runspecs
+from ravejobs.config.schema import setting_keys
 from ravejobs.launchlock import launch_lock
 from ravejobs.manifest import Manifest, ManifestRun, sweep_id
 from ravejobs.plan import ArrayJob, Plan, Task, make_plan, stage_tasks
+from ravejobs.probes import launch_problems
 from ravejobs.progress import watch
 from ravejobs.rundir import RunDir
 from ravejobs.submit import log_folder, render_sbatch, submit_array
@@ -46,11 +48,15 @@ def launch_single(cfg: Any) -> dict[str, Any]:
 
 def launch_sweep(points: Sequence[tuple[Mapping[str, Any], Iterable[str]]]) -> dict[str, Any]:
     # `+key` no config file defines: Hydra adds it, validation would never read it
-    problems = added_key_problems([o for _, overrides in points for o in overrides], CONF)
+    problems = added_key_problems([o for _, overrides in points for o in overrides], CONF,
+                                  setting_keys())
     try:
         specs = build_runspecs(points)
     except ConfigError as err:
         problems += err.problems
+    else:  # the launch edge: files and environment of this machine (ravejobs.probes)
+        problems += launch_problems(
+            (spec, bool(cfg.get("dry_run"))) for spec, (cfg, _) in zip(specs, points, strict=True))
     if problems:
         count = len(problems)
         print(f"Invalid sweep, nothing submitted ({count} problem{'s' * (count > 1)}):",

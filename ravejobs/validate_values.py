@@ -161,8 +161,10 @@ def known_keys(conf_dir: Any) -> set[str]:
     return keys
 
 
-def added_key_problems(overrides: Iterable[str], conf_dir: Any) -> list[str]:
-    """`+key=value` where no config file defines `key`: refused with the closest known key.
+def added_key_problems(overrides: Iterable[str], conf_dir: Any,
+                       schema_keys: Iterable[str] = ()) -> list[str]:
+    """`+key=value` where neither the schema nor a config file defines `key`: refused with the
+    closest known key.
 
     Hydra suggests `+key` for any unknown key, typos included; validation reads only known
     keys, so such a value would be dropped without a word.
@@ -173,7 +175,7 @@ def added_key_problems(overrides: Iterable[str], conf_dir: Any) -> list[str]:
     added = [o for o in dict.fromkeys(overrides) if o.startswith("+") and "=" in o]
     if not added or not conf.is_dir():
         return []
-    keys = known_keys(conf)
+    keys = known_keys(conf) | set(schema_keys)
     groups = {p.relative_to(conf).as_posix() for p in conf.rglob("*") if p.is_dir()}
     p: list[str] = []
     for text in added:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from compose import compose_plain, compose_spec, group_options
+from compose import CONF, compose_plain, compose_spec, group_options
 
 from ravejobs.config import ConfigError, build_runspec, build_runspecs
+from ravejobs.model.phases import beta_at
+from ravejobs.probes import launch_problems
+from ravejobs.sweep import launch_sweep
 
 GROUPS = ("dataset", "phase", "kl", "model", "prior", "cluster", "storage")
 
@@ -112,10 +115,30 @@ def test_each_rule_refuses_a_bad_value_naming_the_setting(overrides, words):
     assert any(all(w in p for w in words) for p in problems), problems
 
 
-def test_missing_corpus_folder_is_refused_when_submitting():
-    with pytest.raises(ConfigError) as err:
-        build_runspec(compose_plain(["dataset=autechre_old"]))
-    assert "dataset.raw" in err.value.problems[0] and "AUTECHRE-OLD" in err.value.problems[0]
+def test_missing_corpus_folder_is_refused_at_the_launch_edge(capsys):
+    """The schema and rules are pure (the same config builds on any machine); the launcher
+    probes this machine's files and stops with one line naming the setting."""
+    cfg = compose_plain(["dataset=autechre_old"])
+    spec = build_runspec(cfg, ["dataset=autechre_old"])
+    problems = launch_problems([(spec, False)])
+    assert len(problems) == 1
+    assert "dataset.raw" in problems[0] and "AUTECHRE-OLD" in problems[0]
+    assert launch_problems([(spec, True)]) == []  # a dry run needs no audio
+    with pytest.raises(SystemExit) as stop:
+        launch_sweep([(cfg, ["dataset=autechre_old"])])
+    assert stop.value.code == 2
+    assert "no such folder" in capsys.readouterr().err
+
+
+def test_project_storage_under_this_machines_scratch_is_refused_at_the_launch_edge(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("SCRATCH", str(tmp_path))
+    spec = build_runspec(compose_plain(["dataset=as", "dry_run=true",
+                                        f"storage.root={tmp_path}/runs"]))
+    problems = launch_problems([(spec, True)])
+    assert len(problems) == 1 and "on $SCRATCH" in problems[0], problems
+    monkeypatch.delenv("SCRATCH")
+    assert launch_problems([(spec, True)]) == []
 
 
 def test_all_or_nothing_reports_every_bad_point():
@@ -145,11 +168,11 @@ def test_no_account_is_shipped_the_sweep_stops_naming_where_to_set_it(monkeypatc
 
 def test_kl_beta_curves():
     fixed = compose_spec(["dataset=as", "dry_run=true"]).kl
-    assert {fixed.beta_at(s) for s in (0, 10, 10**6)} == {0.1}
+    assert {beta_at(fixed, s) for s in (0, 10, 10**6)} == {0.1}
     ramp = compose_spec(["dataset=as", "kl=warmup", "dry_run=true"]).kl
-    assert ramp.beta_at(0) == pytest.approx(1e-6)
-    assert ramp.beta_at(10_000) == pytest.approx((1e-6 * 0.1) ** 0.5)  # log-linear midpoint
-    assert ramp.beta_at(20_000) == ramp.beta_at(10**6) == pytest.approx(0.1)
+    assert beta_at(ramp, 0) == pytest.approx(1e-6)
+    assert beta_at(ramp, 10_000) == pytest.approx((1e-6 * 0.1) ** 0.5)  # log-linear midpoint
+    assert beta_at(ramp, 20_000) == beta_at(ramp, 10**6) == pytest.approx(0.1)
 
 
 def test_spec_round_trips_through_json():
@@ -157,3 +180,35 @@ def test_spec_round_trips_through_json():
     from ravejobs.config import RunSpec
 
     assert RunSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_each_default_is_written_once_in_the_schema():
+    """conf/ files hold only what their option changes: a value equal to the schema's default
+    would be a second copy of it (and drift from it unseen)."""
+    import yaml
+
+    from ravejobs.config.schema import defaults_node
+
+    defaults, repeats = defaults_node(), []
+    for path in sorted(CONF.rglob("*.yaml")):
+        group = path.relative_to(CONF).parts[0]
+        if group in ("hydra", "local") or "@package _global_" in path.read_text():
+            continue
+        data = yaml.safe_load(path.read_text()) or {}
+        base = defaults if path.name == "config.yaml" else defaults.get(group, {})
+        repeats += [f"{path.relative_to(CONF)}: {key}" for key, value in data.items()
+                    if key in base and value == base[key] and type(value) is type(base[key])]
+    assert repeats == []
+
+
+def test_a_setting_no_group_file_lists_is_still_a_plain_override():
+    """`model.capacity` comes from the schema, not conf/model/rave_v1.yaml: no `+` needed."""
+    assert "capacity" not in (CONF / "model" / "rave_v1.yaml").read_text()
+    assert compose_spec(["dataset=as", "dry_run=true", "model.capacity=32"]).model.capacity == 32
+
+
+def test_a_cluster_profile_says_whether_it_needs_an_account(monkeypatch):
+    monkeypatch.delenv("SBATCH_ACCOUNT")
+    assert compose_spec(["cluster=testslurm", "dataset=as", "dry_run=true"]).cluster.account is None
+    problems = refused(["cluster=testslurm", "cluster.needs_account=true", "dataset=as"])
+    assert any(p.startswith("cluster.account: testslurm needs") for p in problems), problems

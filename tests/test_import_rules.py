@@ -24,8 +24,9 @@ TORCH = ("torch", "pytorch_lightning", "lightning", "torchaudio")
 RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "plan": (("ravejobs.plan", "ravejobs.stages"),
              (*SCHEDULER, *RUN_FOLDERS, "ravejobs.atomic", "ravejobs.metrics"), TORCH),
-    "config": (("ravejobs.config", "ravejobs.naming", "ravejobs.cluster_rules"),
-               (*RUN_FOLDERS, *JOBS), TORCH),
+    # `os`: the environment is probed at the launch edge (ravejobs.probes), never in the config
+    "config": (("ravejobs.config", "ravejobs.naming", "ravejobs.validate_values"),
+               (*RUN_FOLDERS, *JOBS, "os", "ravejobs.probes", "ravejobs.diskcheck"), TORCH),
     "model and prior": (("ravejobs.model", "ravejobs.prior"),
                         (*RUN_FOLDERS, *SCHEDULER, *JOBS, *SIGNALS), ()),
     "export and data": (("ravejobs.export", "ravejobs.data"), (*JOBS, "ravejobs.cli"), ()),
@@ -33,7 +34,8 @@ RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "bottom helpers": (("ravejobs.durations", "ravejobs.jobid", "ravejobs.sacct_records",
                         "ravejobs.ranks"), ("ravejobs.slurm", *TORCH, *JOBS), TORCH),
     "launching and submitting": (("launch", "hydra_plugins", "ravejobs.sweep", "ravejobs.submit",
-                                  "ravejobs.plan", "ravejobs.cancel"), TORCH, TORCH),
+                                  "ravejobs.plan", "ravejobs.cancel", "ravejobs.probes"),
+                                 TORCH, TORCH),
 }
 # `ravejobs status` asks sacct through the scheduler module; the report never does.
 EXCEPTIONS = {("ravejobs.status", "ravejobs.slurm")}

@@ -52,6 +52,8 @@ def read_only(tmp_path):
 
 @pytest.mark.parametrize("typo,hint", [("+phase.warmpu=5", "did you mean phase.warmup=5?"),
                                        ("+cluster.acount=def-x", "cluster.account=def-x"),
+                                       # a setting only the schema holds (no conf/ file lists it)
+                                       ("+model.streamin=1", "did you mean model.streaming=1?"),
                                        ("+train.foo=1", "docs/config.md")])
 def test_an_added_key_no_group_defines_is_refused_with_the_closest(tmp_path, typo, hint):
     out = launch(tmp_path / "root", "-m", typo, "dry_run=true")

@@ -58,3 +58,26 @@ def test_stages_have_distinct_signatures_and_prior_settings_only_change_the_prio
     assert signature(other) == signature(s)
     assert signature(other, "prior") != signature(s, "prior")
     assert signature(spec("phase.warmup=5"), "prepare") == signature(s, "prepare")
+
+
+# Signatures of real configs, recorded before the config's defaults moved into one schema
+# (issue 13): a run's identity must not change because a default moved between files.
+PINNED = {
+    "dataset=as": ("6d43c804", "faa02597", "aaed179c", "39b3192d"),
+    "dataset=as model=rave_v2": ("6d43c804", "4dbc9ae6", "83b709f7", "d92b53fb"),
+    "dataset=as model=rave_v2_small": ("6d43c804", "a26235f8", "bcce5980", "7b542e76"),
+    "dataset=as model=tiny": ("6d43c804", "823aa3b3", "83eaf878", "09401408"),
+    "dataset=as kl=warmup": ("6d43c804", "f7d0a68c", "27956552", "292aff12"),
+    "dataset=as phase=paper": ("6d43c804", "f9abf72d", "200a7d11", "3ff6ec7f"),
+    "dataset=as prior=none": ("6d43c804", "faa02597", "da60761b", "39b3192d"),
+    "dataset=as_aug": ("76fcee58", "1a75bd10", "666d75ae", "b541575d"),
+    "dataset=demo": ("ca421de5", "c1b1b2d1", "c9e6797d", "375c5a02"),
+    "dataset=as cluster=narval cluster.nodes=2": ("6d43c804", "f228a832", "7a4fb2cf", "c15ccf69"),
+}
+
+
+@pytest.mark.parametrize("overrides", list(PINNED))
+def test_signatures_of_existing_runs_do_not_move(overrides):
+    s = spec(*overrides.split())
+    got = tuple(signature(s, st) for st in ("prepare", "train", "prior", "export"))
+    assert got == PINNED[overrides]

@@ -16,6 +16,7 @@ import numpy as np
 
 from ravejobs.config import RunSpec
 from ravejobs.metrics import MetricsWriter
+from ravejobs.model.phases import beta_at
 from ravejobs.rundir import RunDir
 
 T0 = 1_764_000_000.0
@@ -76,7 +77,7 @@ def train_run(spec: RunSpec, steps: int | None = None, every: int = 2, dt: float
         clock += dt * every
         if gap_after is not None and step == gap_after + every:
             clock += gap_s
-        values = {"distance": final + 5.0 * np.exp(-step / 20.0), "beta": spec.kl.beta_at(step),
+        values = {"distance": final + 5.0 * np.exp(-step / 20.0), "beta": beta_at(spec.kl, step),
                   "phase": float(step > spec.phase.warmup), "steps_per_s": 1.0 / dt}
         if step % 10 == 0:
             values.update({"validation": values["distance"] * 1.1, "fidelity_95": 5.0})

@@ -23,6 +23,8 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ravejobs.config.store import register as register_defaults
+
 
 @dataclass
 class RavejobsLauncherConf:
@@ -34,6 +36,7 @@ class RavejobsSweeperConf(BasicSweeperConf):
     _target_: str = "hydra_plugins.ravejobs_launcher.ravejobs_launcher.RavejobsSweeper"
 
 
+register_defaults()  # the schema's defaults: conf/config.yaml composes over them
 ConfigStore.instance().store(
     group="hydra/launcher", name="ravejobs", node=RavejobsLauncherConf, provider="ravejobs"
 )

@@ -28,6 +28,7 @@ from ravejobs.jobs.stepdata import StepData, data_seed
 from ravejobs.metrics import MetricsWriter
 from ravejobs.model import checkpoints
 from ravejobs.model.module import RAVE
+from ravejobs.model.phases import beta_at
 from ravejobs.model.v2 import build_model
 from ravejobs.rundir import RunDir
 from ravejobs.stepsignals import StepBoundarySignals
@@ -120,7 +121,7 @@ class TrainSession:
             "next_phase": self.phases.next(s),
             "warmup": self.phases.warmup,
             "max_steps": self.max_steps,
-            "beta": self.spec.kl.beta_at(max(s - 1, 0)),
+            "beta": beta_at(self.spec.kl, max(s - 1, 0)),
             "fidelity": {"computed_at": int(m.fidelity.computed_at), **m.fidelity.sizes()},
             "state_dict": {k: v.detach().cpu() for k, v in m.state_dict().items()},
             "optimizers": [o.state_dict() for o in self.trainer.optimizers],

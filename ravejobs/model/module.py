@@ -30,7 +30,7 @@ from ravejobs.model.losses import (
     adversarial,
     feature_matching,
 )
-from ravejobs.model.phases import PhaseSchedule
+from ravejobs.model.phases import PhaseSchedule, beta_at
 from ravejobs.model.pqmf import PQMF
 from ravejobs.seeds import step_seed
 
@@ -128,7 +128,7 @@ class RAVE(pl.LightningModule):
         yb = self.decoder(self.fill_latent(z), add_noise=gan)
         y = self.synthesise(yb)
         distance = self.distance(xb, yb, x, y)
-        beta = self.kl.beta_at(step)
+        beta = beta_at(self.kl, step)
         loss = distance + beta * kl
         if gan:
             with torch.no_grad():

@@ -6,11 +6,17 @@ Two ways of counting meet here, and each method says which it takes:
   * a *step count* n is how many iterations are done (`RAVE.step`, checkpoints, metrics); the
     weights after n iterations come from the phase of iteration n - 1.
 So the phase switches exactly at n == warmup, and depends on nothing but the step.
+The KL weight of a step (`beta_at`) is a schedule over steps too, so it lives here.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ravejobs.config import KLSpec
 
 VAE, GAN = "vae", "gan"
 
@@ -51,3 +57,14 @@ class PhaseSchedule:
     def fits_fidelity(self, done: int) -> bool:
         """The latent PCA (fidelity) is refitted only while the encoder still trains."""
         return done <= self.warmup
+
+
+def beta_at(kl: KLSpec, step: int) -> float:
+    """KL weight at a global step: constant (`fixed`), or a log-linear ramp from beta_min to
+    beta_max over kl.steps, then constant (`warmup`)."""
+    if kl.mode == "fixed":
+        return kl.beta
+    if kl.steps <= 0 or step >= kl.steps:
+        return kl.beta_max
+    t = step / kl.steps
+    return math.exp(math.log(kl.beta_min) * (1 - t) + math.log(kl.beta_max) * t)

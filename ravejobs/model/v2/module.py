@@ -10,7 +10,7 @@ The session, checkpoints, export and prior use it exactly as `ravejobs.model.mod
     + adv_weight * hinge generator loss.
 The generator learning rate falls linearly from lr to lr * lr_end_factor over the warmup and
 stays there (upstream's LinearLR); it is set from the step at every iteration, so a resumed
-run needs no scheduler state. beta is `kl.beta_at(s + 1)`: upstream's BetaWarmupCallback
+run needs no scheduler state. beta is `phases.beta_at(kl, s + 1)`: upstream's BetaWarmupCallback
 counts the current step before computing it.
 """
 
@@ -26,7 +26,7 @@ import torch
 from ravejobs.config import KLSpec, ModelSpec
 from ravejobs.model.fidelity import Fidelity
 from ravejobs.model.module import guarded_update
-from ravejobs.model.phases import PhaseSchedule
+from ravejobs.model.phases import PhaseSchedule, beta_at
 from ravejobs.model.v2 import receptive
 from ravejobs.model.v2.discriminator import CombinedDiscriminator
 from ravejobs.model.v2.layers import EncoderV2, GeneratorV2
@@ -131,7 +131,7 @@ class RAVEv2(pl.LightningModule):
         return self.cfg.lr * (1 + (self.cfg.lr_end_factor - 1) * t)
 
     def beta_at(self, step: int) -> float:
-        return self.kl.beta_at(step + 1)
+        return beta_at(self.kl, step + 1)
 
     def freeze_encoder(self) -> None:
         self.encoder.eval()
