@@ -148,13 +148,13 @@ class StageRunner(submitit.helpers.Checkpointable):
         from ravejobs.jobs.header import print_footer, print_header
 
         run = RunDir.open(self.run_dir)
-        run.remove_stale_temps()  # issue 13: a killed write's temporary goes at the next start
         job_id = current_job_id()
-        if is_main_process():  # the other ranks of a multi-GPU run write nothing here
+        if is_main_process():  # the other ranks of a multi-GPU run write nothing here (one
+            # removing the temporary of rank 0's write in progress would fail that write)
             run.remove_stale_temps()  # issue 13: a killed write's temporary goes at the next start
             _link_log(run, job_id)
-        run.update_state(status="running", job_id=job_id, message="",
-                         started=run.state().started or time.time())
+            run.update_state(status="running", job_id=job_id, message="",
+                             started=run.state().started or time.time())
         signals = StepBoundarySignals()
         try:  # from here on, whatever fails (an unreadable spec.json too) is recorded
             spec = run.spec()
