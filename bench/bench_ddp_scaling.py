@@ -13,7 +13,6 @@ measured in this run, one after the other so they do not share the cores.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import re
 import statistics
@@ -28,6 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from ravejobs import slurm  # noqa: E402
 from ravejobs.manifest import Manifest  # noqa: E402
+from ravejobs.metrics import FILE, read_metrics  # noqa: E402
 
 
 def run_once(root: Path, ranks: int, steps: int, batch: int, n_signal: int) -> float:
@@ -48,9 +48,9 @@ def run_once(root: Path, ranks: int, steps: int, batch: int, n_signal: int) -> f
         time.sleep(2)
     train = next(r for r in manifest.runs if r.stage == "train")
     path = Path(train.path)
-    metrics = (path if path.is_absolute() else root / path) / "metrics.csv"
-    with metrics.open() as fh:
-        rates = [float(r["value"]) for r in csv.DictReader(fh) if r["key"] == "steps_per_s"]
+    metrics = (path if path.is_absolute() else root / path) / FILE
+    found_rates = read_metrics(metrics)[0].get("steps_per_s", {})
+    rates = [found_rates[s][1] for s in sorted(found_rates)]
     if len(rates) < 3:
         raise SystemExit(f"{metrics}: too few intervals logged ({len(rates)})")
     return statistics.median(rates[1:])

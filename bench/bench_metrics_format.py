@@ -1,17 +1,21 @@
-"""Which metrics format should the one metrics module read? (issue 13, step 6)
+"""Which metrics format should the one metrics module read? (issue 13)
 
 One run of 3M steps logged every 100 (8 keys) with a validation every 10k (5 keys): 242k rows.
 Timed, cold, in the same process, over `--runs` copies (each file read once, page cache warm):
 
-  csv+fastcsv   today's metrics.csv through metrics/fastcsv.py (465 lines of SWAR parsing)
-  csv+fastcsv/3 the same, asking only the report's three keys (the other rows are skipped)
-  csv+stdlib    the same file through csv.reader (`ravejobs.metrics.read_metrics`): baseline
-  csv+loadtxt   the same file through numpy.loadtxt (a well-kept library, no parser of ours)
-  binary        an append-only log of fixed 26-byte records (int64 step, float64 time,
-                uint16 key, float64 value) plus a key list: np.fromfile, no parser at all
+  binary        metrics.bin as `MetricsWriter` writes it (28-byte records, keys in
+                metrics.keys), through `ravejobs.metrics.read_records`: np.fromfile, no parser
+  binary/3      the same, asking only the report's three keys
+  csv+fastcsv   the old metrics.csv through the 465-line hand-written SWAR parser it replaced
+                (loaded from git history by bench/old_fastcsv.py; left out without history)
+  csv+fastcsv/3 the same, asking only the report's three keys
+  csv+stdlib    the same CSV through the csv module (`metrics/legacy.py`, for old run folders)
+  csv+loadtxt   the same CSV through numpy.loadtxt (a well-kept library, no parser of ours)
 
-Each reader ends with the same thing: one sorted, de-duplicated series per key. Ratios are
-against csv+fastcsv in the same run. The report target is 100 runs under 10 s cold.
+Each reader ends with the same thing: one sorted, de-duplicated series per key
+(`metrics.cache.group_rows`). Writing is timed too: one run's 30k `log` calls through
+`MetricsWriter` against the old CSV writer's lines. Ratios are against csv+fastcsv measured in
+the same run (csv+stdlib without git history). The report target: 100 runs under 10 s cold.
 
 Usage: python bench/bench_metrics_format.py [--runs 5]
 """
@@ -19,7 +23,6 @@ Usage: python bench/bench_metrics_format.py [--runs 5]
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -28,15 +31,19 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ravejobs.metrics import read_metrics  # noqa: E402
+import old_fastcsv  # noqa: E402
+
+from ravejobs.metrics import MetricsWriter, Records, read_records  # noqa: E402
 from ravejobs.metrics.cache import group_rows  # noqa: E402
-from ravejobs.metrics.fastcsv import read_rows  # noqa: E402
+from ravejobs.metrics.legacy import read_csv  # noqa: E402
+from ravejobs.metrics.log import MAGIC, RECORD, keys_file  # noqa: E402
 
 KEYS = ("distance", "beta", "kl", "loss_gen", "loss_dis", "feature_matching", "steps_per_s",
         "phase")
 VAL_KEYS = ("validation", "fidelity_80", "fidelity_90", "fidelity_95", "fidelity_99")
-RECORD = np.dtype([("step", "<i8"), ("time", "<f8"), ("key", "<u2"), ("value", "<f8")])
+REPORT = ["distance", "validation", "fidelity_95"]
 
 
 def rows(steps: int = 3_000_000, every: int = 100, val_every: int = 10_000):
@@ -64,53 +71,43 @@ def write_csv(path: Path, step, clock, key, value, keys) -> None:
 
 
 def write_binary(path: Path, step, clock, key, value, keys) -> None:
+    """What MetricsWriter leaves, written in one go."""
     rec = np.empty(len(step), RECORD)
     rec["step"], rec["time"], rec["key"], rec["value"] = step, clock, key, value
-    rec.tofile(path)
-    path.with_suffix(".keys.json").write_text(json.dumps(keys))
+    path.write_bytes(MAGIC + rec.tobytes())
+    keys_file(path).write_text("".join(f"{k}\n" for k in keys))
 
 
-def group(step, clock, key, value, keys) -> dict[str, tuple]:
-    """One series per key, sorted by step, the last row of a repeated step kept."""
+def batches(step, clock, key, value, keys):
+    """The log calls training makes: one dict per logged step."""
+    bounds = np.flatnonzero(np.diff(step)) + 1
+    for idx in np.split(np.arange(len(step)), bounds):
+        yield int(step[idx[0]]), dict(zip([keys[k] for k in key[idx]], value[idx].tolist(),
+                                          strict=True)), float(clock[idx[0]])
+
+
+def time_writers(folder: Path, data) -> dict[str, float]:
+    """Seconds to log one run through MetricsWriter, and through the old CSV writer's lines."""
+    calls = list(batches(*data))
     out = {}
-    order = np.lexsort((np.arange(len(step)), step, key))
-    k, s = key[order], step[order]
-    last = np.ones(len(order), bool)
-    last[:-1] = (k[1:] != k[:-1]) | (s[1:] != s[:-1])
-    order = order[last]
-    bounds = np.flatnonzero(np.diff(key[order])) + 1
-    for chunk in np.split(order, bounds):
-        if len(chunk):
-            out[keys[key[chunk[0]]]] = (step[chunk], clock[chunk], value[chunk])
+    start = time.perf_counter()
+    w = MetricsWriter(folder / "w.bin")
+    for s, values, when in calls:
+        w.log(s, values, when)
+    w.close()
+    out["binary"] = time.perf_counter() - start
+    start = time.perf_counter()
+    with (folder / "w.csv").open("a", buffering=1) as fh:  # the old writer, line for line
+        fh.write("step,time,key,value\n")
+        for s, values, when in calls:
+            fh.write("".join(f"{s},{when:.3f},{k},{float(v):.6g}\n" for k, v in values.items()))
+            fh.flush()
+    out["csv"] = time.perf_counter() - start
     return out
 
 
-def read_fastcsv(path: Path) -> dict:
-    found, _ = read_rows(path, 0, None)
-    return group_rows(found)
-
-
-def read_fastcsv_report_keys(path: Path) -> dict:
-    """What the report asks for: 3 of the 13 keys (fastcsv skips the other rows' numbers)."""
-    found, _ = read_rows(path, 0, ["distance", "validation", "fidelity_95"])
-    return group_rows(found)
-
-
-def read_stdlib(path: Path) -> dict:
-    return read_metrics(path)[0]
-
-
-def read_loadtxt(path: Path) -> dict:
-    data = np.loadtxt(path, delimiter=",", skiprows=1, dtype=str)
-    keys, key = np.unique(data[:, 2], return_inverse=True)
-    return group(data[:, 0].astype(np.int64), data[:, 1].astype(float), key,
-                 data[:, 3].astype(float), list(keys))
-
-
-def read_binary(path: Path) -> dict:
-    rec = np.fromfile(path, RECORD)
-    keys = json.loads(path.with_suffix(".keys.json").read_text())
-    return group(rec["step"], rec["time"], rec["key"].astype(np.int64), rec["value"], keys)
+def group_old(found) -> dict:
+    return group_rows(Records(found.step, found.time, found.code, found.value, found.keys))
 
 
 def main() -> None:
@@ -118,6 +115,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
     data = rows()
+    fast = old_fastcsv.load()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for i in range(args.runs):
@@ -126,10 +124,18 @@ def main() -> None:
         csv_mb = (folder / "m0.csv").stat().st_size / 1e6
         bin_mb = (folder / "m0.bin").stat().st_size / 1e6
         print(f"one run: {len(data[0]):,} rows; csv {csv_mb:.1f} MB, binary {bin_mb:.1f} MB")
-        readers = {"csv+fastcsv": (read_fastcsv, "csv"),
-                   "csv+fastcsv/3": (read_fastcsv_report_keys, "csv"),
-                   "csv+stdlib": (read_stdlib, "csv"),
-                   "csv+loadtxt": (read_loadtxt, "csv"), "binary": (read_binary, "bin")}
+        readers = {
+            "binary": (lambda p: group_rows(read_records(p)[0]), "bin"),
+            "binary/3": (lambda p: group_rows(read_records(p, 0, REPORT)[0]), "bin"),
+            "csv+stdlib": (lambda p: group_rows(read_csv(p)[0]), "csv"),
+            "csv+loadtxt": (read_loadtxt, "csv"),
+        }
+        if fast is not None:
+            readers["csv+fastcsv"] = (lambda p: group_old(fast.read_rows(p, 0, None)[0]), "csv")
+            readers["csv+fastcsv/3"] = (lambda p: group_old(fast.read_rows(p, 0, REPORT)[0]),
+                                        "csv")
+        else:
+            print(f"(no git history with {old_fastcsv.PATH}: the fastcsv rows are left out)")
         runs = {"csv+stdlib": min(2, args.runs), "csv+loadtxt": min(2, args.runs)}
         times = {}
         for name, (read, ext) in readers.items():
@@ -139,10 +145,22 @@ def main() -> None:
                 got = read(folder / f"m{i}.{ext}")
             times[name] = (time.perf_counter() - start) / n
             assert len(got) == (3 if name.endswith("/3") else len(KEYS) + len(VAL_KEYS)), name
-        base = times["csv+fastcsv"]
-        print(f"{'reader':<14}{'s per run':>10}{'100 runs':>10}{'x fastcsv':>11}")
+        base_name = "csv+fastcsv" if fast is not None else "csv+stdlib"
+        base = times[base_name]
+        print(f"{'reader':<14}{'s per run':>10}{'100 runs':>10}{'x ' + base_name:>15}")
         for name, t in times.items():
-            print(f"{name:<14}{t:>10.3f}{t * 100:>9.1f}s{t / base:>10.2f}x")
+            print(f"{name:<14}{t:>10.3f}{t * 100:>9.1f}s{t / base:>14.2f}x")
+        w = time_writers(folder, data)
+        print(f"writing one run ({len(list(batches(*data))):,} log calls): binary "
+              f"{w['binary']:.2f} s, old csv writer {w['csv']:.2f} s "
+              f"({w['binary'] / w['csv']:.2f}x)")
+
+
+def read_loadtxt(path: Path) -> dict:
+    data = np.loadtxt(path, delimiter=",", skiprows=1, dtype=str)
+    keys, key = np.unique(data[:, 2], return_inverse=True)
+    return group_rows(Records(data[:, 0].astype(np.int64), data[:, 1].astype(float), key,
+                              data[:, 3].astype(float), list(keys)))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """A live line per local stage while it runs: phase, step / budget, steps/s, ETA, last distance.
 
 Local stages run in submitit's subprocesses whose output goes to log files, so the launcher
-draws the line from what the run leaves on disk (state.json, metrics.csv read incrementally).
+draws the line from what the run leaves on disk (state.json, the metrics log read incrementally).
 Only on a terminal: piped or logged output gets no redraws. `eta_seconds` is shared with
 `ravejobs status`.
 """
@@ -30,7 +30,7 @@ def eta_seconds(step: int, budget: int | None, steps_per_s: float | None) -> flo
 def line(run: RunDir, budget: int | None, cache: MetricsCache) -> str:
     """`03-TR-99-DEMO  GAN  step 64 / 100  3.2 steps/s  ETA 0:11  distance 4.21`."""
     state = run.state()
-    series = cache.read(run.metrics_file) if run.metrics_file.exists() else {}
+    series = cache.read(run.metrics_file)
     rate = series["steps_per_s"].last if "steps_per_s" in series else None
     key = "prior_loss" if run.stage == "prior" else "distance"
     last = series[key].last if key in series else None

@@ -6,7 +6,7 @@
         state.json        status, stage, phase, step / budget, job id, last checkpoint (atomic;
                           paths relative to the storage root, so the root can move)
         checkpoints/      last.ckpt, phase-boundary checkpoints (atomic, pruned)
-        metrics.csv       append-only `step,time,key,value` rows (see ravejobs.metrics)
+        metrics.bin       append-only metrics log, keys in metrics.keys (see ravejobs.metrics)
         tb/               TensorBoard events
         logs/             SLURM / submitit logs, named by job and task
         export/           TorchScript files for nn~
@@ -48,6 +48,7 @@ class RunState:
     started: float = 0.0
     updated: float = 0.0
     code: str = ""           # git revision of the code at the latest start (job header)
+    attempts: dict[str, float | None] = field(default_factory=dict)  # job start: elapsed s
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -81,7 +82,7 @@ class RunDir:
     spec_file = property(lambda self: self.path / "spec.json")
     state_file = property(lambda self: self.path / "state.json")
     checkpoints = property(lambda self: self.path / "checkpoints")
-    metrics_file = property(lambda self: self.path / "metrics.csv")
+    metrics_file = property(lambda self: self.path / "metrics.bin")
     tb = property(lambda self: self.path / "tb")
     logs = property(lambda self: self.path / "logs")
     export = property(lambda self: self.path / "export")

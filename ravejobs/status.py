@@ -2,7 +2,7 @@
 
 Reattaches from the sweep manifest (the launcher returned long ago), asks `sacct` about the
 jobs (state, requeues, elapsed, GPUs) on SLURM, and reads each run folder's state.json and the
-tail of its metrics.csv (incrementally, so `--watch` stays cheap). On `cluster=local` the run
+tail of its metrics log (incrementally, so `--watch` stays cheap). On `cluster=local` the run
 folders are the only source. A prior whose model failed can never start (its array task waits
 on `aftercorr`), so it is shown as blocked rather than pending.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ravejobs import stages
+from ravejobs import stages, walltime
 from ravejobs.metrics.cache import MetricsCache, active_seconds
 from ravejobs.rundir import RunDir, RunState, shown_status
 
@@ -76,8 +76,9 @@ def status_row(path: Path, job_id: str, records: dict[str, Any], cache: MetricsC
                now: float) -> StatusRow:
     """One run's row: SLURM record if there is one, else its state.json and metrics.
 
-    Elapsed without SLURM: the span of logged steps less queue waits (as the report counts
-    wall time), else from state.json's start to its last update (or now, while running).
+    Elapsed without SLURM: what the job log footers said (ravejobs.walltime, as the report
+    counts wall time); for older folders the span of logged steps less queue waits, else from
+    state.json's start to its last update (or now, while running).
     """
     run = RunDir.open(path)
     state = run.state()
@@ -98,7 +99,10 @@ def status_row(path: Path, job_id: str, records: dict[str, Any], cache: MetricsC
         gpu_hours = record.gpu_hours if record.gpus else elapsed / 3600 * gpus
     else:
         shown = state.status
-        if sps is not None and len(sps) > 1:
+        recorded = walltime.run_seconds(state.attempts, state.status, state.updated, now)
+        if recorded is not None:
+            elapsed = recorded
+        elif sps is not None and len(sps) > 1:
             elapsed = active_seconds(sps.time)
         else:
             end = now if state.status in ("running", "submitted") else state.updated

@@ -114,7 +114,7 @@ def test_ctrl_c_during_a_local_run_says_once_what_was_saved(tmp_path):
     metrics = None
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and proc.poll() is None:
-        found = list((root / "runs").glob("03-TR-99-DEMO.*/metrics.csv"))
+        found = list((root / "runs").glob("03-TR-99-DEMO.*/metrics.bin"))
         if found and found[0].stat().st_size > 200:  # a few steps trained
             metrics = found[0]
             break

@@ -9,7 +9,7 @@ import pytest
 from launching import check_header_commands, launch
 
 from ravejobs.data.store import PackedStore
-from ravejobs.metrics import read_metrics
+from ravejobs.metrics import FILE, read_metrics
 
 SHORT = ("phase.warmup=6", "phase.gan_steps=4", "train.val_every=5", "train.log_every=2",
          "prior.max_steps=4", "stage=all")
@@ -32,7 +32,7 @@ def test_demo_sweep_trains_through_both_phases_and_skips_when_typed_again(tmp_pa
     assert (state["status"], state["step"], state["phase"]) == ("finished", 10, "gan")
     assert (train / "checkpoints" / "last.ckpt").is_file()
     assert (train / "checkpoints" / "phase-vae-end.ckpt").is_file()
-    metrics, _ = read_metrics(train / "metrics.csv")
+    metrics, _ = read_metrics(train / FILE)
     assert max(metrics["distance"]) >= 8 and metrics["phase"][max(metrics["phase"])][1] == 1.0
     assert any((train / "tb").iterdir())
     logs = list((train / "logs").iterdir())

@@ -5,10 +5,12 @@ in headless Chromium. Minutes on a CPU, hence `slow`."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from launching import launch
 from test_report_helpers import CHROMIUM, NO_CHROMIUM, open_in_chromium
+from test_report_walltime import footer_seconds
 
 from ravejobs.cli import main
 from ravejobs.manifest import Manifest
@@ -49,6 +51,9 @@ def test_report_of_a_real_local_sweep(trained, tmp_path, monkeypatch):
             assert steps[-1] == r.spec.phase.warmup + 2 and r.final_distance is not None
         else:
             assert r.metrics["prior_loss"].step.tolist()[-1] == 2
+        # wall time is what the job log's footer says (issue 16: 0m09s for a log's 20 s)
+        footers = [n for log in r.run.logs.glob("*.out") for n in footer_seconds(log.read_text())]
+        assert len(footers) == 1 and r.wall_s == pytest.approx(footers[0], abs=0.6), r.label
     page = (out / "report.html").read_text()
     assert sorted(re.findall(r'<tr data-run="([^"]+)">', page)) == sorted(
         f"{r.name}.{r.signature}" for r in [*models.values(), *priors.values()])
@@ -72,5 +77,10 @@ def test_status_of_a_real_local_sweep(trained, capsys, monkeypatch):
         if run.stage in ("train", "prior"):
             row = next(line for line in out.splitlines() if run.signature in line)
             assert "finished" in row, row
+            folder = Path(run.path) if Path(run.path).is_absolute() else Path(
+                manifest.root) / run.path
+            log = next((folder / "logs").glob("*.out")).read_text()
+            clock = re.search(r"^elapsed    (\S+) this run", log, re.M).group(1)
+            assert clock in row, (clock, row)          # the footer's elapsed, to the second
             if run.stage == "prior":
                 assert "2 / 2" in row, row

@@ -10,7 +10,6 @@ the two-rank model.
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 import subprocess
@@ -22,6 +21,7 @@ import pytest
 
 from ravejobs import slurm
 from ravejobs.manifest import Manifest
+from ravejobs.metrics import FILE, read_metrics
 
 pytestmark = pytest.mark.slurm
 
@@ -53,21 +53,17 @@ def _folder(manifest: Manifest, run) -> Path:
     return path if path.is_absolute() else Path(manifest.root) / path
 
 
-def _rows(metrics: Path) -> dict[int, dict[str, str]]:
-    """The last row of every (step, key) in metrics.csv, by step."""
-    out: dict[int, dict[str, str]] = {}
-    with metrics.open() as fh:
-        for row in csv.DictReader(fh):
-            out.setdefault(int(row["step"]), {})[row["key"]] = row["value"]
+def _rows(metrics: Path) -> dict[int, dict[str, float]]:
+    """The last row of every (step, key) in the metrics log, by step."""
+    out: dict[int, dict[str, float]] = {}
+    for key, rows in read_metrics(metrics)[0].items():
+        for step, (_, value) in rows.items():
+            out.setdefault(step, {})[key] = value
     return out
 
 
 def _logged_steps(metrics: Path) -> int:
-    if not metrics.exists():
-        return 0
-    with metrics.open() as fh:
-        steps = [int(line.split(",", 1)[0]) for line in fh if line[:1].isdigit()]
-    return max(steps, default=0)
+    return max(_rows(metrics), default=0)
 
 
 def _wait_final(ids: list[str], timeout: float) -> dict:
@@ -90,7 +86,7 @@ def two_ranks(slurm_cluster, tmp_path_factory):
     ids = [r.job_id for m in manifests.values() for r in m.runs if r.job_id]
     try:
         train_b = _train(manifests["b"])
-        metrics_b = _folder(manifests["b"], train_b) / "metrics.csv"
+        metrics_b = _folder(manifests["b"], train_b) / FILE
         deadline = time.monotonic() + 300
         while _logged_steps(metrics_b) < 15:
             assert time.monotonic() < deadline, "run B never reached step 15"
@@ -116,7 +112,7 @@ def test_two_ranks_train_one_run_and_the_chain_follows(two_ranks):
     for run in manifest.runs:
         assert records[run.job_id].state == "COMPLETED", (run.stage, records[run.job_id])
     train = _train(manifest)
-    rows = _rows(_folder(manifest, train) / "metrics.csv")
+    rows = _rows(_folder(manifest, train) / FILE)
     assert sorted(rows) == list(range(1, 121))  # rank 0 alone writes: every step once
     export = next(r for r in manifest.runs if r.stage == "export")
     assert list(_folder(manifest, export).rglob("*.ts")), "no TorchScript file exported"
@@ -138,8 +134,8 @@ def test_a_requeued_two_rank_run_resumes_every_rank_with_the_same_numbers(two_ra
     a, b = _train(ma), _train(mb)
     record = two_ranks["records"][b.job_id]
     assert record.state == "COMPLETED" and record.restarts >= 1, record
-    rows_a = _rows(_folder(ma, a) / "metrics.csv")
-    rows_b = _rows(_folder(mb, b) / "metrics.csv")
+    rows_a = _rows(_folder(ma, a) / FILE)
+    rows_b = _rows(_folder(mb, b) / FILE)
     assert sorted(rows_b) == sorted(rows_a) == list(range(1, 121))
     resumed = [s for s in rows_a if s > two_ranks["signalled_at"] + 5]
     assert len(resumed) > 60  # most steps, the whole adversarial phase, ran after the restart

@@ -18,7 +18,6 @@ Everything lives under a root whose path holds a space and a `$`.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import re
@@ -31,6 +30,7 @@ from launching import launch, ravejobs
 
 from ravejobs import slurm
 from ravejobs.manifest import Manifest
+from ravejobs.metrics import FILE, read_metrics
 
 pytestmark = pytest.mark.slurm
 
@@ -105,9 +105,9 @@ def _script(root: Path, sid: str, label: str, manifest: Manifest) -> str:
 def _step_seconds(metrics: Path) -> float:
     """Median wall seconds between consecutive logged steps (train.log_every=1)."""
     times: dict[int, float] = {}
-    with metrics.open() as fh:
-        for row in csv.DictReader(fh):
-            times.setdefault(int(row["step"]), float(row["time"]))
+    for rows in read_metrics(metrics)[0].values():
+        for step, (when, _) in rows.items():
+            times.setdefault(step, when)
     steps = sorted(times)
     gaps = sorted(times[b] - times[a] for a, b in zip(steps, steps[1:], strict=False) if b == a + 1)
     assert gaps, f"{metrics}: not enough steps logged to time a step"
@@ -118,10 +118,8 @@ def _wait_for_step(metrics: Path, step: int, job_id: str, timeout: float) -> Non
     """Until the run has logged `step` (a state of the run, not a guess at its speed)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if metrics.is_file():
-            with metrics.open() as fh:
-                if any(int(r["step"]) >= step for r in csv.DictReader(fh)):
-                    return
+        if any(max(rows) >= step for rows in read_metrics(metrics)[0].values()):
+            return
         record = slurm.sacct([job_id]).get(job_id)
         assert record is None or not record.final, f"{job_id} ended before step {step}: {record}"
         time.sleep(0.2)
@@ -199,7 +197,7 @@ def _drive(root: Path, state: dict):
     # about 40 s of steps, so that the USR2 sent after step 2 lands mid-run.
     train0 = _runs(manifest, "train", seeds)[0]
     _wait([train0.job_id], 300)
-    step_s = _step_seconds(Path(train0.path) / "metrics.csv")
+    step_s = _step_seconds(Path(train0.path) / FILE)
     budget = int(min(3000, max(20, math.ceil(40.0 / step_s))))
     state["budget"] = budget
     rq_sid, _ = _launch(root, "dataset=demo", "seed=5", "stage=train", "cluster=testslurm",
@@ -208,7 +206,7 @@ def _drive(root: Path, state: dict):
     state["sweeps"].append(rq_sid)
     state["requeue"] = rq_sid
     (rq_run,) = [r for r in _manifest(root, rq_sid).runs if r.stage == "train"]
-    _wait_for_step(Path(rq_run.path) / "metrics.csv", 2, rq_run.job_id, 300)
+    _wait_for_step(Path(rq_run.path) / FILE, 2, rq_run.job_id, 300)
     # What SLURM sends before the time limit (--signal=USR2@...): USR2 to the job's steps.
     subprocess.run(["scancel", "--signal=USR2", rq_run.job_id], check=True, timeout=30)
 
@@ -368,8 +366,7 @@ def test_usr2_requeue_resumes_exactly(e2e):
     state = json.loads(Path(run.path, "state.json").read_text())
     assert (state["status"], state["step"], state["job_id"]) == ("finished", budget, run.job_id)
     # Every step logged once, 1..budget in order: none trained twice, none skipped.
-    with Path(run.path, "metrics.csv").open() as fh:
-        steps = [int(r["step"]) for r in csv.DictReader(fh) if r["key"] == "phase"]
+    steps = sorted(read_metrics(Path(run.path, FILE))[0]["phase"])
     assert steps == list(range(1, budget + 1))
     log = (Path(run.path) / "logs" / f"{run.job_id}.out").read_text()
     assert log.count("exit       requeued at time limit") == 1

@@ -18,7 +18,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from ravejobs import stages
+from ravejobs import stages, walltime
 from ravejobs.config import RunSpec
 from ravejobs.durations import format_duration
 from ravejobs.jobid import current_job_id
@@ -158,7 +158,7 @@ def print_header(spec: RunSpec, run: RunDir) -> None:
                      f"(was git {state.code}); its steps so far ran on that code")
     lines.insert(-3, f"versions   {versions_line()}  (recorded in provenance.json)")
     record(run.path, code)
-    run.write_state(replace(state, code=code))
+    run.write_state(replace(state, code=code, attempts=walltime.started(state.attempts, _started)))
     print("\n".join([RULE, "ravejobs job", *lines, RULE]), flush=True)
 
 
@@ -282,4 +282,8 @@ def print_footer(run: RunDir, reason: str, steps: int) -> None:
     except Exception as err:  # the footer must not turn a finished job into a failed one
         lines = [f"exit       {reason}", f"steps      {steps}",
                  f"(footer incomplete: {type(err).__name__}: {err})"]
+    try:  # what status and report add up as the run's wall time (ravejobs.walltime)
+        run.update_state(attempts=walltime.ended(run.state().attempts, start, elapsed))
+    except Exception:  # a full disk: the footer still prints, and readers estimate
+        pass
     print("\n".join([RULE, "ravejobs job end", *lines, RULE]), flush=True)

@@ -1,61 +1,71 @@
-"""Metrics as an append-only CSV of `step,time,key,value` rows in the run folder.
+"""Metrics of a run: one writer, one reader, one incremental cache.
 
-Long format so a job can add a key at any time, a reader can seek to where it stopped last
-(`read_metrics(offset=...)`), and a resumed job's repeated steps are resolved by keeping the last
-row per (key, step).
+Training writes `metrics.bin` through `MetricsWriter(path).log(step, values)` (the binary log of
+`metrics/log.py`: fixed-width records, keys named in `metrics.keys`); status, report and the
+progress line read it through `metrics.cache.MetricsCache`, which parses only what was
+appended. Older run folders hold `metrics.csv`, which the same readers take through
+`metrics/legacy.py`. A resumed job's repeated steps are resolved by keeping the last row per
+(key, step).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import time
-from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
 
-HEADER = "step,time,key,value\n"
+import numpy as np
+
+from ravejobs.metrics.legacy import LEGACY, read_csv
+from ravejobs.metrics.log import MAGIC, MetricsWriter, Records, read_log
+
+FILE = "metrics.bin"
+
+__all__ = ["FILE", "LEGACY", "MetricsWriter", "Records", "read_metrics", "read_records", "source"]
 
 
-class MetricsWriter:
-    """Appends rows and flushes each batch, so a killed job loses at most one batch."""
+def source(path: str | Path) -> Path | None:
+    """The file holding a run's metrics: `path` itself, else the legacy metrics.csv beside it,
+    else None (nothing logged yet)."""
+    path = Path(path)
+    if path.exists():
+        return path
+    legacy = path.with_name(LEGACY)
+    return legacy if legacy.exists() else None
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists() or self.path.stat().st_size == 0:
-            self.path.write_text(HEADER)
-        self._fh = self.path.open("a", buffering=1)
 
-    def log(self, step: int, values: Mapping[str, float], when: float | None = None) -> None:
-        now = time.time() if when is None else when
-        self._fh.write("".join(f"{step},{now:.3f},{k},{float(v):.6g}\n" for k, v in values.items()))
-        self._fh.flush()
-
-    def close(self) -> None:
-        self._fh.close()
+def read_records(path: str | Path, offset: int = 0,
+                 wanted: Sequence[str] | None = None) -> tuple[Records, int]:
+    """Records of the metrics file `path` (binary log or legacy CSV) from byte `offset` on,
+    in file order, and the offset to resume from. `path` must exist (see `source`)."""
+    path = Path(path)
+    with path.open("rb") as fh:
+        head = fh.read(len(MAGIC))
+    if head == MAGIC:
+        return read_log(path, offset, wanted)
+    if MAGIC.startswith(head):  # empty, or its header being written
+        return Records.empty(), offset
+    rows, end = read_csv(path, offset)
+    if wanted is None:
+        return rows, end
+    keep = [i for i, k in enumerate(rows.keys) if k in set(wanted)]
+    mask = np.isin(rows.code, keep)
+    return Records(rows.step[mask], rows.time[mask], rows.code[mask], rows.value[mask],
+                   rows.keys), end
 
 
 Series = dict[str, dict[int, tuple[float, float]]]
 
 
 def read_metrics(path: str | Path, offset: int = 0) -> tuple[Series, int]:
-    """Rows from byte `offset` on: {key: {step: (time, value)}}, and the offset to resume from.
-
-    Only whole lines are consumed, so a line being written is read on the next call.
-    """
+    """{key: {step: (time, value)}} (the last row of a repeated step wins) from byte `offset`
+    on, and the offset to resume from; for tests and scripts (status and report use the cache).
+    `path` is a run's metrics file; a missing one reads as its legacy CSV or as empty."""
+    found = source(path)
+    if found is None:
+        return {}, offset
+    rows, end = read_records(found, offset)
     out: Series = {}
-    path = Path(path)
-    if not path.exists():
-        return out, offset
-    with path.open("rb") as fh:
-        fh.seek(offset)
-        data = fh.read()
-    end = data.rfind(b"\n") + 1
-    for row in csv.reader(io.StringIO(data[:end].decode())):
-        if len(row) != 4 or row[0] == "step":
-            continue
-        try:
-            out.setdefault(row[2], {})[int(row[0])] = (float(row[1]), float(row[3]))
-        except ValueError:
-            continue
-    return out, offset + end
+    for c, s, t, v in zip(rows.code.tolist(), rows.step.tolist(), rows.time.tolist(),
+                          rows.value.tolist(), strict=True):
+        out.setdefault(rows.keys[c], {})[s] = (t, v)
+    return out, end

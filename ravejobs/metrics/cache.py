@@ -1,10 +1,11 @@
-"""The incremental metrics reader: one series per key, parsing only what was appended.
+"""The incremental metrics reader: one series per key, reading only what was appended.
 
 `MetricsCache` remembers, per metrics file, the byte offset it has read up to and the series
-parsed so far (in memory, and optionally in a cache folder between commands), so a report or
-`status --watch` run again parses only the rows appended since. metrics.csv is append-only;
-a file that shrank or whose first bytes changed is read again from the start. Training writes
-with `ravejobs.metrics.MetricsWriter`; status and report read through this cache.
+read so far (in memory, and optionally in a cache folder between commands), so a report or
+`status --watch` run again reads only the records appended since. The log is append-only; a
+file that shrank or whose first bytes changed is read again from the start. Training writes
+with `ravejobs.metrics.MetricsWriter`; status, report and the progress line read through this
+cache (a legacy metrics.csv too, see `metrics/legacy.py`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ravejobs.metrics import read_metrics
-from ravejobs.metrics.fastcsv import Rows, read_rows
+from ravejobs.metrics import Records, read_records, source
 
 _HEAD = 64            # bytes of a file remembered to notice it was replaced
 QUEUE_GAP_S = 600.0   # a pause longer than this between logged rows is a wait in the queue
@@ -72,7 +72,7 @@ def merge(old: Series | None, new: Series) -> Series:
                    np.concatenate([old.value, new.value]))
 
 
-def group_rows(rows: Rows) -> dict[str, Series]:
+def group_rows(rows: Records) -> dict[str, Series]:
     """Rows in file order -> one series per key that has rows."""
     out: dict[str, Series] = {}
     if not len(rows):
@@ -86,18 +86,6 @@ def group_rows(rows: Rows) -> dict[str, Series]:
     return out
 
 
-def _from_dicts(found: dict[str, dict[int, tuple[float, float]]],
-                wanted: frozenset[str] | None) -> dict[str, Series]:
-    out = {}
-    for key, rows in found.items():
-        if wanted is not None and key not in wanted:
-            continue
-        step = np.fromiter(rows.keys(), dtype=np.int64, count=len(rows))
-        tv = np.array(list(rows.values()), dtype=np.float64).reshape(-1, 2)
-        out[key] = _dedupe(step, tv[:, 0], tv[:, 1])
-    return out
-
-
 @dataclass
 class _Entry:
     offset: int = 0
@@ -106,7 +94,7 @@ class _Entry:
 
 
 class MetricsCache:
-    """Incremental reader of metrics.csv files: each call parses only the new bytes.
+    """Incremental reader of metrics files: each call reads only the new records.
 
     keys: the metrics to keep (None = all). folder: where to keep the parsed series between
     commands (one .npz per file); None keeps them in memory only.
@@ -157,8 +145,9 @@ class MetricsCache:
         os.replace(tmp, target)
 
     def read(self, path: str | Path) -> dict[str, Series]:
-        """All series of the file at `path` so far ({} if it does not exist yet)."""
-        path = Path(path).absolute()
+        """All series of a run's metrics file so far ({} if nothing was logged yet); a missing
+        `path` is read as the legacy metrics.csv beside it when there is one."""
+        path = Path(source(path) or path).absolute()
         with self._lock:
             entry = self._entries.get(path)
         entry = entry or self._load(path)
@@ -174,13 +163,8 @@ class MetricsCache:
             entry = _Entry()
         if size > entry.offset:
             before = entry.offset
-            rows, offset = read_rows(path, entry.offset, None if self.keys is None else
-                                     list(self.keys))
-            if rows is None:  # not plain CSV: the careful reader
-                found, offset = read_metrics(path, entry.offset)
-                new = _from_dicts(found, None if self.keys is None else frozenset(self.keys))
-            else:
-                new = group_rows(rows)
+            rows, offset = read_records(path, entry.offset, self.keys)
+            new = group_rows(rows)
             for key, series in new.items():
                 entry.series[key] = merge(entry.series.get(key), series)
             entry.offset = offset

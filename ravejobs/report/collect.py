@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ravejobs import stages
+from ravejobs import stages, walltime
 from ravejobs.config import RunSpec
 from ravejobs.metrics.cache import MetricsCache, Series, active_seconds
 from ravejobs.naming import identity
@@ -72,7 +73,13 @@ class RunRecord:
 
     @property
     def wall_s(self) -> float:
-        """Time spent running: the span of logged rows without queue waits between jobs."""
+        """Time spent running: the sum of its jobs' elapsed times as their log footers say
+        (ravejobs.walltime); for folders from before that record, the span of logged rows
+        without queue waits between jobs."""
+        recorded = walltime.run_seconds(self.state.attempts, self.state.status, self.state.updated,
+                                        time.time())
+        if recorded is not None:
+            return recorded
         series = self.metrics.get(self.main_key)
         if series is None or len(series) < 2:
             if self.state.started and self.state.updated > self.state.started:
