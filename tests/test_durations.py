@@ -23,6 +23,11 @@ def test_age_form_keeps_two_units():
         ["2m05s", "3h04m", "1d02h", "0m00s"]
 
 
+def test_hours_form_as_the_report_shows_wall_time():
+    assert [format_duration(s, "hours") for s in (725, 83 * 3600 + 19 * 60 + 10, 3599.6)] == \
+        ["12m05s", "83h19m", "1h00m"]
+
+
 def test_hms_form_matches_the_notebook():
     assert format_duration(10 * 3600 + 31 * 60 + 12, "hms") == "10h 31m 12s"
     assert format_duration(12 * 60 + 52.4, "hms") == "0h 12m 52s"
