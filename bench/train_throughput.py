@@ -114,7 +114,8 @@ def make_step(spec: ModelSpec, phase: str, batch: int, n_signal: int, device: st
                                     config.KLSpec()).to(device).train()
     else:
         model = RAVE(spec, warmup, KLSpec()).to(device).train()
-    gen, dis = model.configure_optimizers()
+    # the baseline revision's RAVE may still be a LightningModule (configure_optimizers)
+    gen, dis = getattr(model, "make_optimizers", getattr(model, "configure_optimizers", None))()
     x = (torch.rand(batch, n_signal, device=device) * 2 - 1) * 0.5
     autocast = (torch.autocast(device, dtype=torch.bfloat16) if bf16
                 else contextlib.nullcontext())

@@ -44,7 +44,7 @@ def ours(model_name: str, batch: int, n: int, rf: tuple[int, int]):
     torch.manual_seed(0)
     model = RAVEv2(spec, warmup=10**9, kl=KLSpec(mode="fixed", beta=0.05)).train()
     model.receptive_field.copy_(torch.tensor(rf))
-    gen, _ = model.configure_optimizers()
+    gen, _ = model.make_optimizers()
     x = torch.randn(batch, 1, n, generator=torch.Generator().manual_seed(1)) * 0.1
 
     def step(s: int) -> tuple[float, float]:

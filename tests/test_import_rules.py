@@ -18,7 +18,8 @@ SCHEDULER = ("ravejobs.slurm", "submitit")
 RUN_FOLDERS = ("ravejobs.rundir", "ravejobs.manifest")
 JOBS = ("ravejobs.jobs",)
 SIGNALS = ("ravejobs.stepsignals", "signal")
-TORCH = ("torch", "pytorch_lightning", "lightning", "torchaudio")
+LIGHTNING = ("pytorch_lightning", "lightning")
+TORCH = ("torch", *LIGHTNING, "torchaudio")
 
 # part (module prefixes) -> (forbidden direct imports, forbidden transitive third-party imports)
 RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
@@ -27,8 +28,9 @@ RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     # `os`: the environment is probed at the launch edge (ravejobs.probes), never in the config
     "config": (("ravejobs.config", "ravejobs.naming", "ravejobs.validate_values"),
                (*RUN_FOLDERS, *JOBS, "os", "ravejobs.probes", "ravejobs.diskcheck"), TORCH),
+    # plain torch libraries: the Trainer wiring (Lightning) lives in the runtime
     "model and prior": (("ravejobs.model", "ravejobs.prior"),
-                        (*RUN_FOLDERS, *SCHEDULER, *JOBS, *SIGNALS), ()),
+                        (*RUN_FOLDERS, *SCHEDULER, *JOBS, *SIGNALS, *LIGHTNING), LIGHTNING),
     "export and data": (("ravejobs.export", "ravejobs.data"), (*JOBS, "ravejobs.cli"), ()),
     "report": (("ravejobs.report", "ravejobs.status"), (*SCHEDULER, *TORCH), ()),
     "bottom helpers": (("ravejobs.durations", "ravejobs.jobid", "ravejobs.sacct_records",

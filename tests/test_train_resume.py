@@ -26,14 +26,14 @@ class Recorder(pl.Callback):
         return torch.cat([p.detach().flatten().clone() for p in module.parameters()])
 
     def on_train_batch_start(self, trainer, pl_module, *args):
-        self.before = (self.snap(pl_module.encoder), self.snap(pl_module.discriminator))
+        self.before = (self.snap(pl_module.model.encoder), self.snap(pl_module.model.discriminator))
 
     def on_before_backward(self, trainer, pl_module, loss):
-        self.frozen = not pl_module.encoder.training
+        self.frozen = not pl_module.model.encoder.training
 
     def on_train_batch_end(self, trainer, pl_module, *args):
-        enc, dis = self.snap(pl_module.encoder), self.snap(pl_module.discriminator)
-        self.rows.append({"step": pl_module.step - 1,
+        enc, dis = self.snap(pl_module.model.encoder), self.snap(pl_module.model.discriminator)
+        self.rows.append({"step": pl_module.model.step - 1,
                           "enc": not torch.equal(enc, self.before[0]),
                           "dis": not torch.equal(dis, self.before[1]),
                           "frozen": self.frozen})
@@ -93,7 +93,7 @@ class Kick(pl.Callback):
     """SIGUSR2 during the backward pass of iteration 4."""
 
     def on_before_backward(self, trainer, pl_module, loss):
-        if pl_module.step == 4:
+        if pl_module.model.step == 4:
             os.kill(os.getpid(), signal.SIGUSR2)
 
 
@@ -247,7 +247,7 @@ def test_state_step_is_always_its_checkpoints_step(tmp_path, corpus):  # noqa: F
         def on_train_batch_end(self, trainer, pl_module, *args):
             state = run.state()
             ckpt = checkpoints.read(state.checkpoint) if state.checkpoint else None
-            seen.append((pl_module.step, state.step, ckpt["step"] if ckpt else 0))
+            seen.append((pl_module.model.step, state.step, ckpt["step"] if ckpt else 0))
             assert state.started > 0
 
     train(run, callbacks=[Check()])

@@ -23,6 +23,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from ravejobs.config import RunSpec
 from ravejobs.jobs.devices import device_setup, share_buffers
+from ravejobs.jobs.lightning_step import LightningStep
 from ravejobs.jobs.runner import Cadence
 from ravejobs.jobs.stepdata import StepData, data_seed
 from ravejobs.metrics import MetricsWriter
@@ -172,7 +173,7 @@ class TrainSession:
         if own:
             self.signals.install()  # before fit, so Lightning chains our SIGTERM handler
         try:
-            self.trainer.fit(self.model, datamodule=StepData(self))
+            self.trainer.fit(LightningStep(self.model), datamodule=StepData(self))
         except SIGTERMException:
             if not self.stop_reason:
                 raise

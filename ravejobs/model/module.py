@@ -1,4 +1,5 @@
-"""RAVE v1 as a LightningModule with manual optimisation and an explicit step counter.
+"""RAVE v1 as a plain torch module with an explicit step counter and one training iteration
+(`train_step`); Lightning drives it from the runtime (`jobs/lightning_step.py`), not from here.
 
 Step definition (documented in docs/model.md): `step` counts completed training iterations.
 Iteration s trains on `WindowSampler.batch(s, batch)` after seeding torch from (seed, s, rank),
@@ -12,10 +13,9 @@ resumed run cannot fall back to the VAE phase (upstream's flaw).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 from torch import nn
 
@@ -37,12 +37,11 @@ from ravejobs.seeds import step_seed
 BETAS = (0.5, 0.9)
 
 
-class RAVE(pl.LightningModule):
+class RAVE(nn.Module):
     """The model, its losses and one training iteration; the run loop lives in `session`."""
 
     def __init__(self, model: ModelSpec, warmup: int, kl: KLSpec, seed: int = 0):
         super().__init__()
-        self.automatic_optimization = False
         self.cfg, self.kl, self.seed = model, kl, seed
         self.phases = PhaseSchedule(warmup)
         causal = model.no_latency
@@ -145,24 +144,31 @@ class RAVE(pl.LightningModule):
                          loss_gen=loss.detach())
         return "gen", loss
 
-    # ------------------------------------------------------------------ Lightning
-    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+    # ------------------------------------------------------------------ training
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def make_optimizers(self) -> list[torch.optim.Optimizer]:
         gen = list(self.encoder.parameters()) + list(self.decoder.parameters())
         # fused: one kernel for all parameters; on CPU 14 ms instead of 60 ms per rave_v1 step.
         return [torch.optim.Adam(gen, lr=self.cfg.lr, betas=BETAS, fused=True),
                 torch.optim.Adam(self.discriminator.parameters(), lr=self.cfg.lr, betas=BETAS,
                                  fused=True)]
 
-    def training_step(self, batch: Any, batch_idx: int) -> None:
+    def train_step(self, batch: tuple[Any, torch.Tensor], optimizers: Sequence[Any],
+                   backward: Callable[[torch.Tensor], None] = torch.Tensor.backward) -> None:
+        """One iteration on (step, audio) with the (generator, discriminator) optimizers of
+        `make_optimizers`; `backward` is the trainer's (Lightning's `manual_backward`)."""
         step, audio = batch
         if int(step) != self.step:
             raise RuntimeError(f"data for step {int(step)} arrived at step {self.step}")
         if self.diverged:  # the session rolls back; until then nothing may touch the weights
             return
         torch.manual_seed(step_seed(self.seed, self.step, self.rank))
-        opt_gen, opt_dis = self.optimizers()
+        opt_gen, opt_dis = optimizers
         kind, loss = self.step_loss(audio, self.step)
-        self.diverged = guarded_update(self, opt_gen if kind == "gen" else opt_dis, loss)
+        self.diverged = guarded_update(self, opt_gen if kind == "gen" else opt_dis, loss, backward)
 
     @torch.no_grad()
     def validation_distances(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
@@ -206,11 +212,12 @@ class RAVE(pl.LightningModule):
         return full_sum / windows, torch.cat(means)
 
 
-def guarded_update(module: Any, opt: torch.optim.Optimizer, loss: torch.Tensor) -> str:
+def guarded_update(module: Any, opt: torch.optim.Optimizer, loss: torch.Tensor,
+                   backward: Callable[[torch.Tensor], None] = torch.Tensor.backward) -> str:
     """Backward, then step the optimizer and the module's step count, unless the loss or a
     gradient is not finite: then nothing reaches the weights and the divergence line returns."""
     opt.zero_grad(set_to_none=True)
-    module.manual_backward(loss)
+    backward(loss)
     line = divergence(module.step, loss, module.logs, opt)
     if line:
         opt.zero_grad(set_to_none=True)

@@ -1,4 +1,4 @@
-"""RAVE v2 (acids-rave 2.3.1's v2.gin family) as a LightningModule with RAVE v1's interface.
+"""RAVE v2 (acids-rave 2.3.1's v2.gin family) as a plain torch module with RAVE v1's interface.
 
 The session, checkpoints, export and prior use it exactly as `ravejobs.model.module.RAVE`
 (same attributes and methods; `ravejobs.model.v2.build_model` picks the class from
@@ -16,12 +16,13 @@ counts the current step before computing it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
+from torch import nn
 
 from ravejobs.config import KLSpec, ModelSpec
 from ravejobs.model.fidelity import Fidelity
@@ -54,10 +55,9 @@ class PhasesV2(PhaseSchedule):
         return self.adversarial(s) and s % self.dis_every == 0
 
 
-class RAVEv2(pl.LightningModule):
+class RAVEv2(nn.Module):
     def __init__(self, model: ModelSpec, warmup: int, kl: KLSpec, seed: int = 0):
         super().__init__()
-        self.automatic_optimization = False
         self.cfg, self.warmup, self.kl, self.seed = model, warmup, kl, seed
         self.phases = PhasesV2(warmup, model.dis_every)
         self.diverged = ""  # "step S: METRIC is nan" once a step would have spoilt the weights
@@ -189,7 +189,11 @@ class RAVEv2(pl.LightningModule):
         return "gen", loss
 
     # ------------------------------------------------------------------ Lightning
-    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def make_optimizers(self) -> list[torch.optim.Optimizer]:
         gen = list(self.encoder.parameters()) + list(self.decoder.parameters())
         return [torch.optim.Adam(gen, lr=self.cfg.lr, betas=BETAS, fused=True),
                 torch.optim.Adam(self.discriminator.parameters(), lr=self.cfg.lr_dis,
@@ -200,7 +204,9 @@ class RAVEv2(pl.LightningModule):
         if self.cfg.valid_crop and not int(self.receptive_field.sum()):
             self.receptive_field.copy_(torch.tensor(receptive.measure(self)))
 
-    def training_step(self, batch: Any, batch_idx: int) -> None:
+    def train_step(self, batch: tuple[Any, torch.Tensor], optimizers: Sequence[Any],
+                   backward: Callable[[torch.Tensor], None] = torch.Tensor.backward) -> None:
+        """As `RAVE.train_step`; the generator's learning rate is set from the step first."""
         step, audio = batch
         if int(step) != self.step:
             raise RuntimeError(f"data for step {int(step)} arrived at step {self.step}")
@@ -208,11 +214,12 @@ class RAVEv2(pl.LightningModule):
             return
         self.measure_receptive_field()
         torch.manual_seed(step_seed(self.seed, self.step, self.rank))
-        opt_gen, opt_dis = self.optimizers()
+        opt_gen, opt_dis = optimizers
         for group in opt_gen.param_groups:
             group["lr"] = self.lr_at(self.step)
         kind, loss = self.step_loss(audio, self.step)
-        self.diverged = guarded_update(self, opt_gen if kind == "gen" else opt_dis, loss)
+        self.diverged = guarded_update(self, opt_gen if kind == "gen" else opt_dis, loss,
+                                       backward)
 
     @torch.no_grad()
     def validate(self, batches: list[torch.Tensor]) -> tuple[float, torch.Tensor]:
