@@ -23,7 +23,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=2.0)
     args = ap.parse_args()
 
-    from ravejobs.data.duration import format_hms, measure
+    from ravejobs.data.duration import measure
+    from ravejobs.durations import format_duration
 
     with tempfile.TemporaryDirectory() as tmp:
         one = Path(tmp, "one.wav")
@@ -46,7 +47,7 @@ def main() -> None:
         base = time.perf_counter() - t0
 
     assert report.files == args.files
-    print(f"{args.files} files, {format_hms(report.seconds)} in all")
+    print(f"{args.files} files, {format_duration(report.seconds, 'hms')} in all")
     print(f"baseline decode all:  {base:6.2f} s")
     print(f"duration (headers):   {ours:6.2f} s")
     print(f"speed-up vs baseline: {base / ours:6.2f}x")

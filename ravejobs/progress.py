@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ravejobs.durations import format_duration
 from ravejobs.metrics.cache import MetricsCache
 from ravejobs.rundir import RunDir
 
@@ -26,14 +27,6 @@ def eta_seconds(step: int, budget: int | None, steps_per_s: float | None) -> flo
     return (budget - step) / steps_per_s
 
 
-def clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    s = int(round(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else \
-        f"{s // 60}:{s % 60:02d}"
-
-
 def line(run: RunDir, budget: int | None, cache: MetricsCache) -> str:
     """`03-TR-99-DEMO  GAN  step 64 / 100  3.2 steps/s  ETA 0:11  distance 4.21`."""
     state = run.state()
@@ -46,7 +39,8 @@ def line(run: RunDir, budget: int | None, cache: MetricsCache) -> str:
     if budget:
         parts.append(f"step {state.step:,} / {budget:,}")
     if rate is not None:
-        parts += [f"{rate:.2f} steps/s", f"ETA {clock(eta_seconds(state.step, budget, rate))}"]
+        eta = format_duration(eta_seconds(state.step, budget, rate), "eta")
+        parts += [f"{rate:.2f} steps/s", f"ETA {eta}"]
     if last is not None:
         parts.append(f"{key.replace('_', ' ')} {last:.3g}")
     return "  ".join(parts)

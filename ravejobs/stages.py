@@ -82,7 +82,7 @@ TABLE: tuple[Stage, ...] = (
           ranks=True),
     Stage("prior", 4, "TP", "train", True, "ravejobs.jobs.prior:PriorJob",
           "prior training on the trained model's latents",
-          "latents/, checkpoints/prior-*.pt, prior.pt, metrics.bin, metrics.keys", steps=True),
+          "latents/, checkpoints/last.ckpt, prior.pt, metrics.bin, metrics.keys", steps=True),
     Stage("export", 5, "EX", "prior", False, "ravejobs.jobs.export:ExportJob",
           "TorchScript export for nn~ (CPU only)", "export/<model>.ts, export/summary.json",
           max_cpus=2, max_mem_gb=8.0, max_minutes=30),

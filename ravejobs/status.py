@@ -45,17 +45,6 @@ class StatusRow:
     differs: str = ""           # settings that set it apart from the sweep's other runs
 
 
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    seconds = max(0, int(seconds))
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
-
-
 def _checkpoint_age(run: RunDir, state: RunState, now: float) -> float | None:
     """Age of the checkpoint state.json names, else of the newest file in checkpoints/."""
     candidates = [Path(state.checkpoint)] if state.checkpoint else []
@@ -189,7 +178,7 @@ def fetch_records(manifest: Any) -> tuple[dict[str, Any], str]:
 def render(manifest: Any, rows: list[StatusRow], note: str = "") -> Any:
     from rich.table import Table
 
-    from ravejobs.slurm import format_duration
+    from ravejobs.durations import format_duration
 
     title = f"{manifest.sweep_id} on {manifest.cluster} ({manifest.executor})"
     why = [f"{r.name}.{r.signature}: {r.message}" for r in rows if r.message]
@@ -211,18 +200,20 @@ def render(manifest: Any, rows: list[StatusRow], note: str = "") -> Any:
             f"[{style}]{r.state}[/]" if style else r.state,
             r.phase, "—" if r.budget is None else f"{r.step:,} / {r.budget:,}",
             "—" if r.steps_per_s is None else f"{r.steps_per_s:.2f}", _eta(r),
-            _age(r.checkpoint_age_s), format_duration(r.elapsed_s), f"{r.gpu_hours:.2f}",
+            format_duration(r.checkpoint_age_s, "age"), format_duration(r.elapsed_s),
+            f"{r.gpu_hours:.2f}",
             *((_short(r.reason),) if reasons else ()))
     return table
 
 
 def _eta(r: StatusRow) -> str:
     """Time left at the last logged rate, for a run that is running (else —)."""
-    from ravejobs.progress import clock, eta_seconds
+    from ravejobs.durations import format_duration
+    from ravejobs.progress import eta_seconds
 
     if r.state.split(" (")[0] not in ("running", "RUNNING"):
         return "—"
-    return clock(eta_seconds(r.step, r.budget, r.steps_per_s))
+    return format_duration(eta_seconds(r.step, r.budget, r.steps_per_s), "eta")
 
 
 def _short(reason: str, width: int = 80) -> str:

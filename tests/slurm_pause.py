@@ -2,8 +2,11 @@
 
 Imported by the SLURM job (tests/ is on its PYTHONPATH), so it must stay importable on its own.
 At `hook` it writes `<marker>.ready`, then waits until the test has sent its signal and written
-`<marker>.sent`; the signal then lands at a known moment of the job's life. The requeued job is
-a plain `StageRunner` (what `checkpoint` returns), so only the first start pauses.
+`<marker>.sent`, then until the signal has landed: inside a step the runner's guard holds it
+(`signals.pending`), in setup submitit's handler runs at once and requeues (this process ends
+inside the wait). So the signal lands at a known moment of the job's life, with no fixed sleep.
+The requeued job is a plain `StageRunner` (what `checkpoint` returns), so only the first start
+pauses.
 """
 
 from __future__ import annotations
@@ -21,21 +24,26 @@ class _Pause(pl.Callback):
     def __init__(self, hook: str, marker: str):
         self.hook, self.marker, self.done = hook, marker, False
 
-    def _pause(self, hook: str) -> None:
+    def _pause(self, hook: str, trainer: pl.Trainer) -> None:
         if hook != self.hook or self.done:
             return
         self.done = True
+        signals = next(c.session.signals for c in trainer.callbacks if hasattr(c, "session"))
         Path(self.marker + ".ready").write_text(hook)
         deadline = time.monotonic() + 120
         while not Path(self.marker + ".sent").exists() and time.monotonic() < deadline:
             time.sleep(0.2)
-        time.sleep(3)  # the signal is on its way: let it land here, inside this hook
+        deadline = time.monotonic() + 60  # the signal is on its way: wait until it has landed
+        while not signals.pending and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not signals.pending:
+            raise RuntimeError(f"USR2 did not arrive within 60 s of {self.marker}.sent")
 
     def setup(self, trainer, pl_module, stage):
-        self._pause("setup")
+        self._pause("setup", trainer)
 
     def on_train_batch_start(self, trainer, pl_module, *args):
-        self._pause("first_step")
+        self._pause("first_step", trainer)
 
 
 class PausedTrain(StageRunner):

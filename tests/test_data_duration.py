@@ -8,13 +8,7 @@ import soundfile as sf
 from test_data_helpers import tone, write_bad, write_good
 
 from ravejobs.cli import main
-from ravejobs.data.duration import format_hms, measure
-
-
-def test_format_matches_the_notebook() -> None:
-    assert format_hms(10 * 3600 + 31 * 60 + 12) == "10h 31m 12s"
-    assert format_hms(12 * 60 + 52.4) == "0h 12m 52s"
-    assert format_hms(0) == "0h 0m 0s"
+from ravejobs.data.duration import measure
 
 
 def test_measure_counts_recursively_and_lists_unreadable(tmp_path: Path) -> None:

@@ -79,19 +79,21 @@ def test_rolling_keeps_last_in_place_while_writing(tmp_path):
     """keep_last > 1: last.ckpt is never renamed away before the new one is whole."""
     from test_train_checkpoints import payload
 
+    from ravejobs import checkpoint_files
+
     checkpoints.save_rolling(tmp_path, payload(3), keep_last=3)
     seen = []
-    real = checkpoints.atomic_torch_save
+    real = checkpoint_files.atomic_torch_save
 
     def watching(path, obj):
         seen.append(checkpoints.read(tmp_path / checkpoints.LAST)["step"])
         return real(path, obj)
 
-    checkpoints.atomic_torch_save = watching
+    checkpoint_files.atomic_torch_save = watching
     try:
         checkpoints.save_rolling(tmp_path, payload(6), keep_last=3)
     finally:
-        checkpoints.atomic_torch_save = real
+        checkpoint_files.atomic_torch_save = real
     assert seen == [3]
     assert checkpoints.read(tmp_path / "last-000000003.ckpt")["step"] == 3
     assert checkpoints.read(tmp_path / checkpoints.LAST)["step"] == 6

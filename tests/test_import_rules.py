@@ -33,6 +33,8 @@ RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
                         (*RUN_FOLDERS, *SCHEDULER, *JOBS, *SIGNALS, *LIGHTNING), LIGHTNING),
     "export and data": (("ravejobs.export", "ravejobs.data"), (*JOBS, "ravejobs.cli"), ()),
     "report": (("ravejobs.report", "ravejobs.status"), (*SCHEDULER, *TORCH), ()),
+    "bottom helpers": (("ravejobs.durations", "ravejobs.jobid", "ravejobs.sacct_records",
+                        "ravejobs.ranks"), ("ravejobs.slurm", *TORCH, *JOBS), TORCH),
     "launching and submitting": (("launch", "hydra_plugins", "ravejobs.sweep", "ravejobs.submit",
                                   "ravejobs.plan", "ravejobs.cancel", "ravejobs.probes"),
                                  TORCH, TORCH),

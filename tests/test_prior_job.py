@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from pathlib import Path
 
 import pytest
 import torch
@@ -20,7 +21,7 @@ from ravejobs.prior.train import PriorTrainer, checkpoints, newest_valid
 from ravejobs.rundir import RunDir
 
 OVERRIDES = ["dataset=demo", "prior.max_steps=6", "train.log_every=2", "train.val_every=3",
-             "train.checkpoint_every_steps=4"]
+             "train.checkpoint_every_steps=4", "train.keep_last=2"]  # two: one can be lost
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -83,6 +84,33 @@ def test_job_trains_records_its_model_and_resumes_exactly(runs, capsys):
     assert "resumed from" in capsys.readouterr().out
     again = params(prior_run)
     assert all(torch.equal(straight[k], again[k]) for k in straight)
+
+
+def test_a_prior_folder_from_before_the_one_scheme_resumes_from_prior_n_pt(runs, capsys):
+    """Run folders written before issue 13 hold `prior-<step>.pt`: resumed exactly, then
+    replaced by `last.ckpt` once state.json names it (never a file that is gone)."""
+    from ravejobs.jobs.runner import StageRunner
+
+    prior_run, _, _ = runs
+    StageRunner("prior", str(prior_run.path))()
+    straight = params(prior_run)
+    # Rewrite the folder as the old job left it at step 4: prior-000000004.pt, no format key.
+    older = prior_run.checkpoints / "last-000000004.ckpt"
+    legacy = {k: v for k, v in torch.load(older, weights_only=True).items() if k != "format"}
+    for path in prior_run.checkpoints.iterdir():
+        path.unlink()
+    (prior_run.path / "prior.pt").unlink()
+    old_name = prior_run.checkpoints / "prior-000000004.pt"
+    torch.save(legacy, old_name)
+    prior_run.update_state(status="requeued", step=4, checkpoint=str(old_name))
+
+    StageRunner("prior", str(prior_run.path))()
+    assert f"resumed from {old_name} at step 4" in capsys.readouterr().out
+    again = params(prior_run)
+    assert all(torch.equal(straight[k], again[k]) for k in straight)
+    state = prior_run.state()
+    assert state.checkpoint == str(prior_run.checkpoints / "last.ckpt") and state.step == 6
+    assert Path(state.checkpoint).is_file() and not list(prior_run.checkpoints.glob("prior-*"))
 
 
 class Requeued(SystemExit):  # submitit leaves through sys.exit after requeueing

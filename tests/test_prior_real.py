@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 from dataclasses import replace
@@ -114,7 +115,7 @@ def test_time_limit_signal_requeues_and_resumes_in_a_real_process(trained, tmp_p
     out = job.stdout() or ""
     assert summary["steps"] == 100
     assert "requeued at time limit" in out and "resumed from" in out
-    resumed_at = int(out.split("at step ")[-1].split()[0])
+    resumed_at = int(re.search(r"resumed from .* at step (\d+)", out).group(1))
     assert 3 <= resumed_at < 100
     assert json.loads(run.state_file.read_text())["status"] == "finished"
 
@@ -151,12 +152,12 @@ def test_a_model_stopped_in_the_vae_phase_is_refused(trained, tmp_path, capsys):
 @pytest.fixture
 def own(trained, tmp_path):
     """(model run, prior run) under this test's root: a copy of the module's trained model
-    and a fresh prior folder (6 steps, checkpoints every 4)."""
+    and a fresh prior folder (6 steps, checkpoints every 4, the last two kept)."""
     spec, shared_model, _ = trained
     spec = replace(spec, storage=replace(spec.storage, root=str(tmp_path / "root 'q' $x")),
                    prior=replace(spec.prior, max_steps=6),
                    train=replace(spec.train, checkpoint_every_steps=4, log_every=2,
-                                 val_every=3))
+                                 val_every=3, keep_last=2))  # two: one can be lost
     model_run, prior_run = RunDir.for_spec(spec, "train"), RunDir.for_spec(spec, "prior")
     model_run.create(spec)
     prior_run.create(spec)

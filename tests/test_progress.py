@@ -12,7 +12,7 @@ from test_report_helpers import spec_at, train_run
 from ravejobs.cli import main
 from ravejobs.manifest import Manifest, ManifestRun
 from ravejobs.metrics.cache import MetricsCache
-from ravejobs.progress import clock, eta_seconds, line, watch
+from ravejobs.progress import eta_seconds, line, watch
 
 
 class Pending:
@@ -22,11 +22,10 @@ class Pending:
         return False
 
 
-def test_eta_and_clock():
+def test_eta():
     assert eta_seconds(40, 100, 2.0) == 30.0
     assert eta_seconds(100, 100, 2.0) is None and eta_seconds(5, None, 2.0) is None
     assert eta_seconds(5, 100, None) is None
-    assert (clock(30.0), clock(3725.0), clock(None)) == ("0:30", "1:02:05", "—")
 
 
 def test_line_reads_phase_step_rate_eta_and_distance(tmp_path):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ravejobs import slurm
+from ravejobs import sacct_records, slurm
 
 pytestmark = pytest.mark.slurm
 TESTCLUSTER = Path(__file__).resolve().parents[1] / "slurm" / "testcluster"
@@ -158,7 +158,7 @@ open('{cpu_file}', 'w').write(str(time.process_time()))
     assert record.restarts == 1
     assert seen.read_text().split("\n")[:2] == [f"{job} 0", f"{job} 1"]
     # Efficiency as seff computes it, from sacct's own figures over both runs.
-    eff = slurm.efficiency(record)
+    eff = sacct_records.efficiency(record)
     total_cpu, cpu_time_raw, max_rss = _sacct_own_figures(job)
     assert eff.cpu_used_s == pytest.approx(total_cpu, abs=0.01)
     assert eff.core_walltime_s == pytest.approx(cpu_time_raw, abs=0.01)

@@ -17,7 +17,7 @@ from ravejobs.cli import main
 from ravejobs.manifest import Manifest, ManifestRun
 from ravejobs.metrics.cache import MetricsCache
 from ravejobs.rundir import RunDir
-from ravejobs.slurm import JobRecord
+from ravejobs.sacct_records import JobRecord
 from ravejobs.status import BLOCKED, _slurm_state, status_row, sweep_status
 
 

@@ -43,7 +43,7 @@ def test_train_refuses_a_corpus_packed_at_another_rate(tmp_path, corpus):  # noq
 
 
 def test_step_batches_through_a_loader_with_worker_processes(corpus):  # noqa: F811
-    from ravejobs.jobs.session import StepBatches
+    from ravejobs.jobs.stepdata import StepBatches
 
     _, packed = corpus
     sampler = WindowSampler(PackedStore(packed), 2048, "train", 0.1, seed=3)

@@ -79,14 +79,13 @@ def test_nan_every_time_stops_as_diverged_and_blocks_prior_and_export(
     assert row.state == "diverged" and "step 5" in row.message
 
     from ravejobs.export.run import ExportRefused
-    from ravejobs.export.run import load_model as export_model
     from ravejobs.jobs.prior import PriorRefused
-    from ravejobs.jobs.prior import load_model as prior_model
+    from ravejobs.trained_run import load_model
 
-    with pytest.raises(PriorRefused, match="diverged"):
-        prior_model(spec, "cpu")
-    with pytest.raises(ExportRefused, match="diverged"):
-        export_model(run)
+    with pytest.raises(PriorRefused, match="diverged.*no prior for it"):
+        load_model(run, "prior", PriorRefused)
+    with pytest.raises(ExportRefused, match="diverged.*no export for it"):
+        load_model(run, "export", ExportRefused)
 
 
 def test_absurd_lr_on_tiny_diverges_by_hand_with_exit_code_4(tmp_path, corpus):  # noqa: F811

@@ -48,15 +48,17 @@ def test_warmup_reaches_the_phase_switch_unchanged_through_the_documented_files(
     overrides = ["dataset=demo", "phase.warmup=4.321e3", "dry_run=true"]
     cfg = compose_plain(overrides)
     assert cfg["phase"]["warmup"] == 4321.0 and isinstance(cfg["phase"]["warmup"], float)
+    from ravejobs.jobs.runner import Cadence
     from ravejobs.jobs.session import TrainSession
 
+    cadence = Cadence(1000, 30.0, lambda reason: None)  # the runner's; nothing saves here
     seen: set[str] = set()
     sys.settrace(_holders(seen))
     try:
         [spec] = build_runspecs([(cfg, overrides)])        # the launch edge
         run = RunDir.for_spec(spec, "train")
         run.create(spec)                                     # spec.json: what the node reads
-        session = TrainSession(run.spec(), run, None, None, hardware=CPU)
+        session = TrainSession(run.spec(), run, None, None, hardware=CPU, cadence=cadence)
         phases = session.model.phases
         switch = [phases.of_iteration(s) for s in (WARMUP - 1, WARMUP)]
     finally:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ravejobs.data.audio import scan
+from ravejobs.durations import format_duration
 
 
 @dataclass
@@ -24,12 +25,6 @@ class DurationReport:
     seconds: float = 0.0
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     packed: tuple[int, int] | None = None   # (rate, augmented variants) for a packed store
-
-
-def format_hms(seconds: float) -> str:
-    """`10h 31m 12s`, the notebook's format (hours are not wrapped into days)."""
-    total = int(round(seconds))
-    return f"{total // 3600}h {total % 3600 // 60}m {total % 60}s"
 
 
 def _header_seconds(path: Path) -> float:
@@ -91,7 +86,8 @@ def measure(folder: str | Path, threads: int = 16) -> DurationReport:
 
 
 def render(report: DurationReport) -> str:
-    lines = [f"found {report.files} audio files", f"total duration: {format_hms(report.seconds)}"]
+    total = format_duration(report.seconds, "hms")
+    lines = [f"found {report.files} audio files", f"total duration: {total}"]
     if report.packed:
         sr, variants = report.packed
         lines[0] = (f"packed store: {report.files} signals ({report.files - variants} source "

@@ -30,8 +30,8 @@ import numpy as np
 from ravejobs.atomic import atomic_write_json
 from ravejobs.data import augment as aug
 from ravejobs.data.audio import NoAudioError, decode_mono, require_audio, to_int16
-from ravejobs.data.duration import format_hms
 from ravejobs.data.store import REPORT, pack, read_index
+from ravejobs.durations import format_duration
 
 VERSION = 1  # bump when conversion changes, so caches and stores from older code are redone
 PARTIAL = ".partial"
@@ -67,7 +67,8 @@ class PrepareReport:
             f" ({self.cached} reused from an interrupted run)" if self.cached else
             f"prepared {self.prepared} of {self.inputs} audio files")
         lines = [
-            f"{head}: {self.entries} signals, {format_hms(self.seconds)} at {self.sr} Hz"
+            f"{head}: {self.entries} signals, {format_duration(self.seconds, 'hms')} at "
+            f"{self.sr} Hz"
             f"{' (augmented)' if self.augment else ''} -> {self.out}",
             f"fingerprint {self.fingerprint[:16]}",
         ]

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from ravejobs import trained_run
 from ravejobs.atomic import atomic_write_bytes
 from ravejobs.errors import StageRefused
 from ravejobs.rundir import RunDir
@@ -60,26 +61,6 @@ def _umask() -> int:
 def export_filename(model_run: RunDir) -> str:
     """`03-TR-07-AS-AUG-1a2b3c4d.ts`: one dot only, because nn~ names models by file stem."""
     return f"{model_run.name}-{model_run.signature}.ts"
-
-
-def load_model(model_run: RunDir) -> Any:
-    """The trained model of a train run folder; refuse one that never left the VAE phase."""
-    from ravejobs.model import load_trained
-
-    if not (model_run.path / "run.json").exists():
-        raise ExportRefused(f"no trained model: {model_run.path} does not exist; train it first "
-                            "(stage=train) with the same settings")
-    state = model_run.state()
-    if state.status == "diverged":
-        raise ExportRefused(f"model {model_run.name} diverged ({state.message}); nothing to "
-                            "export. Lower model.lr or change the seed and train again.")
-    model = load_trained(model_run)
-    if model.phase != "gan":
-        raise ExportRefused(
-            f"model {model_run.name} ({model.checkpoint_path}) stopped at step {model.step} in "
-            "phase 'vae', before the adversarial phase; a VAE-only RAVE sounds blurred and its "
-            "noise synthesiser is untrained. Finish training (stage=train), then export.")
-    return model
 
 
 def load_prior_for(prior_run: RunDir, model: Any) -> tuple[Any, Path]:
@@ -134,7 +115,7 @@ def export_run(model_run: RunDir, out: str | Path, streaming: bool = False,
     from ravejobs.export.scripted import build
 
     start = time.monotonic()
-    model = load_model(model_run)
+    model = trained_run.load_model(model_run, "export", ExportRefused)
     prior, prior_path = (load_prior_for(prior_run, model) if prior_run is not None
                          else (None, None))
     cfg = model.model.cfg

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from ravejobs import stages, walltime
 from ravejobs.config import RunSpec
+from ravejobs.durations import format_duration
+from ravejobs.jobid import current_job_id
 from ravejobs.provenance import git_revision, record, reproducible_overrides, versions_line
 from ravejobs.ranks import global_rank, is_main_process, world_layout
 from ravejobs.rundir import RunDir
@@ -30,12 +32,6 @@ _started: float | None = None  # set by print_header: this process's start, for 
 
 def _env(name: str, default: str = "-") -> str:
     return os.environ.get(name) or default
-
-
-def _minutes(minutes: int) -> str:
-    days, rest = divmod(int(minutes), 1440)
-    clock = f"{rest // 60:02d}:{rest % 60:02d}:00"
-    return f"{days}-{clock}" if days else clock
 
 
 def _purpose(spec: RunSpec, stage: str) -> str:
@@ -69,7 +65,7 @@ def _requested(spec: RunSpec, stage: str) -> str:
     memory = f"memory {mem_gb * tasks:g} GB" if c.request_memory else "memory not requested"
     per = f"{tasks} tasks x " if tasks > 1 else ""
     return (f"GPUs {gpus}; CPUs {per}{cpus}; {memory}; "
-            f"time {_minutes(minutes)} (USR2 {c.signal_delay_s} s before the limit)")
+            f"time {format_duration(minutes * 60)} (USR2 {c.signal_delay_s} s before the limit)")
 
 
 def reproduce_commands(spec: RunSpec, run: RunDir) -> list[str]:
@@ -84,12 +80,6 @@ def reproduce_commands(spec: RunSpec, run: RunDir) -> list[str]:
     by_hand = (f"python -m ravejobs.jobs.runner {shlex.quote(run.stage)} "
                f"{shlex.quote(str(run.path))}")
     return [relaunch, by_hand]
-
-
-def _job_id() -> str:
-    if os.environ.get("SLURM_ARRAY_JOB_ID"):
-        return f"{os.environ['SLURM_ARRAY_JOB_ID']}_{_env('SLURM_ARRAY_TASK_ID', '0')}"
-    return _env("SLURM_JOB_ID", "")
 
 
 def _ranks_line() -> list[str]:
@@ -114,7 +104,7 @@ def header_lines(spec: RunSpec, run: RunDir, code: str) -> list[str]:
     """The header as lines (without the rules); `code` is the git revision; pure apart from
     the environment."""
     c = spec.cluster
-    job = _job_id()
+    job = current_job_id() if os.environ.get("SLURM_JOB_ID") else ""
     if job:
         where = (f"{job} (SLURM_JOB_ID {_env('SLURM_JOB_ID')}), "
                  f"restart {_env('SLURM_RESTART_COUNT', '0')}")
@@ -209,7 +199,7 @@ def efficiency_lines(elapsed_s: float) -> list[str]:
     """
     from dataclasses import replace
 
-    from ravejobs import slurm
+    from ravejobs import sacct_records, slurm
 
     raw = os.environ.get("SLURM_JOB_ID", "")
     cpus = int(_env("SLURM_CPUS_ON_NODE", "1"))
@@ -218,7 +208,7 @@ def efficiency_lines(elapsed_s: float) -> list[str]:
     try:
         # An array task's raw id can equal its array's id, and sacct then lists every task.
         found = slurm.sacct([raw])
-        record = found.get(_job_id()) or next(
+        record = found.get(current_job_id()) or next(
             (r for r in found.values() if r.raw_id == raw), None)
     except slurm.SlurmError as err:
         record, source = None, f"rusage (sacct failed: {err})"
@@ -230,8 +220,8 @@ def efficiency_lines(elapsed_s: float) -> list[str]:
         rss_now = max(u.ru_maxrss for u in usage) * 1024
         source = source.replace("sstat", "rusage")
     if record is None:
-        record = slurm.JobRecord(
-            job_id=_job_id(), state="RUNNING", exit_code="", elapsed_s=elapsed_s, wall_s=0.0,
+        record = sacct_records.JobRecord(
+            job_id=current_job_id(), state="RUNNING", exit_code="", elapsed_s=elapsed_s, wall_s=0.0,
             total_cpu_s=0.0, alloc_cpus=cpus, max_rss_bytes=None,
             req_mem_bytes=int(mem_mb) * 1024**2 if mem_mb else None, req_tres="", alloc_tres="",
             node=_env("SLURM_JOB_NODELIST"), restarts=int(_env("SLURM_RESTART_COUNT", "0")),
@@ -243,8 +233,9 @@ def efficiency_lines(elapsed_s: float) -> list[str]:
                      total_cpu_s=record.total_cpu_s + cpu_now, max_rss_bytes=rss,
                      alloc_cpus=record.alloc_cpus or cpus)
     runs = record.restarts + 1
-    return [f"efficiency (seff arithmetic over {runs} run(s) of job {_job_id()}; "
-            f"source {source})", *("  " + line for line in slurm.efficiency(record).lines())]
+    lines = sacct_records.efficiency(record).lines()
+    return [f"efficiency (seff arithmetic over {runs} run(s) of job {current_job_id()}; "
+            f"source {source})", *("  " + line for line in lines)]
 
 
 def footer_lines(run: RunDir, reason: str, steps: int, elapsed_s: float) -> list[str]:
@@ -255,28 +246,25 @@ def footer_lines(run: RunDir, reason: str, steps: int, elapsed_s: float) -> list
         f"run        {run.name}  signature {run.signature}  stage {run.stage}",
         f"exit       {reason}",
         f"steps      {steps}" + (f" of {budget}" if budget else ""),
-        f"elapsed    {_clock(elapsed_s)} this run (restart {_env('SLURM_RESTART_COUNT', '0')})",
+        f"elapsed    {format_duration(elapsed_s)} this run "
+        f"(restart {_env('SLURM_RESTART_COUNT', '0')})",
     ]
     if os.environ.get("SLURM_JOB_ID"):
         lines += efficiency_lines(elapsed_s)
     else:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         lines.append(f"efficiency not under SLURM; this process used "
-                     f"{_clock(usage.ru_utime + usage.ru_stime)} CPU, "
+                     f"{format_duration(usage.ru_utime + usage.ru_stime)} CPU, "
                      f"peak {usage.ru_maxrss / 1024:.0f} MB")
     gpus = _allocated_gpus(spec, run.stage)
     kind, rate = rgu_rate(spec)
     gpu_hours = gpus * elapsed_s / 3600.0
     cost = (f" x {rate:g} RGU per {kind} GPU-hour = {gpu_hours * rate:.4f} RGU-hours"
             if rate is not None else f" (no RGU rate for {kind} in cluster {spec.cluster.name})")
-    lines.append(f"GPU-hours  {gpus} GPU x {_clock(elapsed_s)} = {gpu_hours:.4f}{cost} (this run)")
+    lines.append(f"GPU-hours  {gpus} GPU x {format_duration(elapsed_s)} = {gpu_hours:.4f}{cost} "
+                 "(this run)")
     lines.append(f"ended      {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
     return lines
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def print_footer(run: RunDir, reason: str, steps: int) -> None:

@@ -78,10 +78,12 @@ def prior_audio(run: Any, spec: Any, prior: Any, step: int, device: str,
                 log: Callable[[str], Any] = print) -> None:
     """Hook for the prior stage's end: a sample of the prior, decoded by its model."""
     try:
-        from ravejobs.jobs.prior import load_model
+        from ravejobs.errors import StageRefused
         from ravejobs.prior.model import sample
+        from ravejobs.rundir import RunDir
+        from ravejobs.trained_run import load_model
 
-        model, _ = load_model(spec, device)
+        model = load_model(RunDir.for_spec(spec, "train"), "prior", StageRefused, device)
         # the prior samples one frame at a time: a few hundred frames keep this to seconds
         frames = max(1, min(PRIOR_FRAMES, int(listening.SECONDS * model.sr / model.hop)))
         generator = torch.Generator(device=device).manual_seed(spec.seed)

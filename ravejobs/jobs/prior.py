@@ -15,10 +15,11 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ravejobs import trained_run
 from ravejobs.config import RunSpec
 from ravejobs.errors import StageRefused
 from ravejobs.metrics import MetricsWriter
@@ -34,6 +35,9 @@ from ravejobs.prior.train import PriorTrainer, newest_valid
 from ravejobs.rundir import RunDir
 from ravejobs.stepsignals import StepBoundarySignals
 
+if TYPE_CHECKING:
+    from ravejobs.jobs.runner import Cadence
+
 VAL_BATCHES = 4
 
 
@@ -48,28 +52,6 @@ def log(message: str) -> None:
 def model_ref_of(model: Any, model_run: RunDir) -> ModelRef:
     return ModelRef(checkpoint=str(model.checkpoint_path), step=int(model.step),
                     signature=model_run.signature)
-
-
-def load_model(spec: RunSpec, device: str) -> tuple[Any, RunDir]:
-    """The trained RAVE of this prior's sweep point; refuse one that is absent or VAE-only."""
-    from ravejobs.model import load_trained
-
-    model_run = RunDir.for_spec(spec, "train")
-    if not (model_run.path / "run.json").exists():
-        raise PriorRefused(f"no trained model for this prior: {model_run.path} does not exist; "
-                           "train it first (stage=train) with the same settings")
-    state = model_run.state()
-    if state.status == "diverged":
-        raise PriorRefused(f"model {model_run.name} diverged ({state.message}); no prior for "
-                           "it. Lower model.lr or change the seed and train again.")
-    model = load_trained(model_run, device=device)
-    if model.phase != "gan":
-        raise PriorRefused(
-            f"model {model_run.name} ({model.checkpoint_path}) stopped at step {model.step} in "
-            f"phase {model.phase!r}, before the adversarial phase (phase.warmup="
-            f"{spec.phase.warmup}); a prior of a VAE-only model decodes to noise (upstream "
-            "RAVE #106). Finish training the model (stage=train), then run stage=prior.")
-    return model, model_run
 
 
 def corpus(spec: RunSpec) -> Any:
@@ -96,29 +78,29 @@ class PriorJob:
     def restored(self) -> bool:
         return self._trainer is not None
 
-    def save(self, reason: str) -> tuple[str, int]:
+    def save(self, reason: str) -> dict[str, Any]:
+        """Write `last.ckpt` (the one checkpoint scheme); the runner records it."""
         assert self._trainer is not None
-        path = self._save(self.run_dir)
-        log(f"{reason}: saved {path} at step {self._trainer.step}")
-        return str(path), self._trainer.step
-
-    def run(self, signals: StepBoundarySignals) -> dict[str, Any]:
         run = self.run_dir
-        return self._run(run, run.spec(), signals)
+        path = self._trainer.save(run.checkpoints, run.spec().train.keep_last, self._extra)
+        log(f"saved {path.name} at step {self._trainer.step} ({reason})")
+        return {"checkpoint": str(path), "step": self._trainer.step}
+
+    def run(self, signals: StepBoundarySignals, cadence: Cadence) -> dict[str, Any]:
+        """Train; `cadence` is the runner's (when to save, and what state.json records)."""
+        run = self.run_dir
+        return self._run(run, run.spec(), signals, cadence)
 
     # ------------------------------------------------------------------ work
 
-    def _save(self, run: RunDir) -> Path:
-        assert self._trainer is not None
-        return self._trainer.save(run.checkpoints, keep=max(2, run.spec().train.keep_last + 1),
-                                  extra=self._extra)
-
-    def _run(self, run: RunDir, spec: RunSpec, signals: StepBoundarySignals) -> dict[str, Any]:
+    def _run(self, run: RunDir, spec: RunSpec, signals: StepBoundarySignals,
+             cadence: Cadence) -> dict[str, Any]:
         p = spec.prior
         if not p.enabled:
             raise PriorRefused(f"{run.path}: prior=none in spec.json; nothing to train")
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        model, model_run = load_model(spec, device)
+        model_run = RunDir.for_spec(spec, "train")
+        model = trained_run.load_model(model_run, "prior", PriorRefused, device)
         ref = model_ref_of(model, model_run)
         resume = newest_valid(run.checkpoints, log=log)
         made_by = resume[1].get("model") if resume else None
@@ -138,11 +120,11 @@ class PriorJob:
                              corpus=packed.fingerprint, chunk=spec.model.n_signal,
                              batch=spec.model.batch, log=log, device=device)
         del model   # the encoder is done; the prior trains from the store alone
-        return self._train(run, spec, store, ref, resume, device, signals)
+        return self._train(run, spec, store, ref, resume, device, signals, cadence)
 
     def _train(self, run: RunDir, spec: RunSpec, store: LatentStore, ref: ModelRef,
                resume: tuple[Path, dict[str, Any]] | None, device: str,
-               signals: StepBoundarySignals) -> dict[str, Any]:
+               signals: StepBoundarySignals, cadence: Cadence) -> dict[str, Any]:
         p, t = spec.prior, spec.train
         if p.n_frames <= store.latent_size:
             raise ValueError(
@@ -158,13 +140,13 @@ class PriorJob:
         if resume:
             trainer.load_state_dict(resume[1])
             log(f"resumed from {resume[0]} at step {trainer.step}")
-        self._trainer = trainer
+        cadence.start(trainer.step)  # the step its checkpoint holds; the clock starts now
+        self._trainer = trainer  # restored: from here the runner may have it save
 
         metrics = MetricsWriter(run.metrics_file)
         log_every, val_every = max(1, t.log_every), max(1, t.val_every)
-        last_save, last_log, losses = time.monotonic(), time.monotonic(), []
+        last_log, losses = time.monotonic(), []
         logged_at, val_loss = trainer.step, float("nan")
-        saved_at = trainer.step
         try:  # the runner installed `signals`: SIGTERM / SIGINT set its stop_reason
             while trainer.step < p.max_steps and not signals.stop_reason:
                 with signals.step():   # USR2 (time limit) is handled after the step
@@ -179,19 +161,13 @@ class PriorJob:
                     if step % val_every == 0 or final:
                         val_loss = trainer.validate(VAL_BATCHES)
                         metrics.log(step, {"prior_val_loss": val_loss})
-                    due = (time.monotonic() - last_save) / 60 >= t.checkpoint_every_minutes
-                    if step % t.checkpoint_every_steps == 0 or final or due:
-                        path = self._save(run)
-                        last_save, saved_at = time.monotonic(), step
-                        run.update_state(step=step, checkpoint=str(path))
+                    cadence.boundary(step, final=final)
         finally:
             metrics.close()
         if signals.stop_reason:   # it may have come at any point of the last step: save now
-            path = run.state().checkpoint
-            if saved_at != trainer.step:
-                path = str(self._save(run))
-                run.update_state(step=trainer.step, checkpoint=path)
-            return {"reason": signals.stop_reason, "step": trainer.step, "checkpoint": path}
+            cadence.save(signals.stop_reason, trainer.step)
+            return {"reason": signals.stop_reason, "step": trainer.step,
+                    "checkpoint": run.state().checkpoint}
 
         final_file = save_prior(run.path / "prior.pt", trainer.prior, model=asdict(ref),
                                 step=trainer.step, sr=store.meta.sr, hop=store.meta.hop)

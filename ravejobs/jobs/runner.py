@@ -1,18 +1,25 @@
 """The one runner of every stage: the callable submitit runs for each array task.
 
 It owns a stage's life on the node: the log link, the admin header and footer, state.json's
-status (running / finished / failed / requeued), the step-boundary signal guard, and requeue at
-the time limit. A stage (`jobs/train.py`, `prior.py`, `prepare.py`, `export.py`, named by the
-stage table) is a plain object:
+status (running / finished / failed / requeued), the step-boundary signal guard, when a stage
+with steps saves (`Cadence`), what state.json says of each checkpoint, and requeue at the time
+limit. A stage (`jobs/train.py`, `prior.py`, `prepare.py`, `export.py`, named by the stage
+table) is a plain object:
 
     stage = Job(run)                  # a RunDir
     stage.run(signals, **options)     # -> summary: {"reason": "finished" | "stopped by ..." |
-                                      #    "stop_at=N", "step": int, ...} (both optional)
+                                      #    "stop_at=N", "step": int, ...} (both optional);
+                                      # a stage with steps also gets `cadence=` (see Cadence)
     stage.restored                    # True once its whole state (optimizers too) is back
-    stage.save(reason)                # -> (checkpoint path, step), at a step boundary
+    stage.step                        # the step it is at (None before it knows)
+    stage.save(reason)                # -> state.json fields of the checkpoint it wrote
+                                      #    ({"checkpoint": path, "step": n, ...}), None if this
+                                      #    process writes none (ranks other than 0)
 
-The runner saves on submitit's time-limit signal only when `restored` is true, so a signal that
-lands while a resumed job is still setting up requeues it without writing over the checkpoint.
+The runner has a stage save only when `restored` is true, so a signal that lands while a
+resumed job is still setting up requeues it without writing over the checkpoint; it then
+records the checkpoint and its step together, so state.json never names a file that is not
+written yet, nor a step its checkpoint does not hold.
 """
 
 from __future__ import annotations
@@ -24,14 +31,16 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import submitit
 
-from ravejobs import stages
+from ravejobs import checkpoint_files, stages
 from ravejobs.diskfull import describe
 from ravejobs.errors import StageDiverged, StageInterrupted, StageRefused
+from ravejobs.jobid import current_job_id
 from ravejobs.ranks import is_main_process
 from ravejobs.rundir import RunDir
 from ravejobs.stepsignals import StepBoundarySignals
@@ -42,16 +51,6 @@ JOBS = {s.name: s.job for s in stages.TABLE}  # stage -> "module:Class" (ravejob
 def job_class(stage: str) -> type:
     module, name = JOBS[stage].split(":")
     return getattr(importlib.import_module(module), name)
-
-
-def current_job_id() -> str:
-    """`<array>_<task>` under SLURM, submitit's id locally, '' when run by hand."""
-    if os.environ.get("SLURM_ARRAY_JOB_ID"):
-        return f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ.get('SLURM_ARRAY_TASK_ID', '0')}"
-    try:
-        return str(submitit.JobEnvironment().job_id)
-    except RuntimeError:
-        return os.environ.get("SLURM_JOB_ID", "")
 
 
 def _link_log(run: RunDir, job_id: str) -> None:
@@ -75,6 +74,53 @@ def _ignore_late_time_limit() -> None:
         signal.signal(signal.SIGUSR2, signal.SIG_IGN)
 
 
+class Cadence:
+    """When a stage with steps saves, for every such stage (train and prior) alike.
+
+    The stage reports each step boundary (`boundary`); the cadence saves, through the runner,
+    every `every_steps` steps, once `every_minutes` have passed since the last save, at a
+    milestone the stage names (the end of the VAE phase), at a stop and at the end. A save at
+    the step already saved is skipped. `start` marks the step the stage resumed at (held by its
+    checkpoint) and starts the clock.
+    """
+
+    def __init__(self, every_steps: int, every_minutes: float,
+                 save: Callable[[str], dict[str, Any] | None],
+                 clock: Callable[[], float] = time.monotonic):
+        self.every_steps, self.every_minutes = max(1, every_steps), every_minutes
+        self._save, self.clock = save, clock
+        self.saved_step: int | None = None
+        self.saved_at = clock()
+
+    def start(self, step: int | None) -> None:
+        """The stage starts stepping at `step`, which its checkpoint holds (None: save it)."""
+        self.saved_step, self.saved_at = step, self.clock()
+
+    def due(self, step: int, milestone: bool = False) -> bool:
+        return (milestone or step % self.every_steps == 0
+                or self.clock() - self.saved_at >= self.every_minutes * 60)
+
+    def boundary(self, step: int, *, final: bool = False, milestone: bool = False,
+                 stop: str = "") -> str:
+        """After step `step`: save if it is time; the reason saved ('' when not)."""
+        reason = "finished" if final else stop or ("periodic" if self.due(step, milestone)
+                                                   else "")
+        if reason:
+            self.save(reason, step)
+        return reason
+
+    def save(self, reason: str, step: int | None) -> dict[str, Any] | None:
+        """Save now (at a step boundary) unless `step` is saved already; the state.json fields
+        of the checkpoint written, None when nothing was (saved already, state not restored,
+        or a rank that writes nothing)."""
+        if step is not None and step == self.saved_step:
+            return None
+        fields = self._save(reason)
+        if fields is not None:
+            self.saved_step, self.saved_at = step, self.clock()
+        return fields
+
+
 class StageRunner(submitit.helpers.Checkpointable):
     """Runs `stage` on `run_dir`; picklable with just those two strings.
 
@@ -86,6 +132,7 @@ class StageRunner(submitit.helpers.Checkpointable):
         self.run_dir = str(run_dir)
         self.options = options
         self._job: Any = None
+        self.cadence: Cadence | None = None
 
     def __getstate__(self) -> dict[str, str]:
         return {"stage": self.stage, "run_dir": self.run_dir}
@@ -101,19 +148,26 @@ class StageRunner(submitit.helpers.Checkpointable):
         from ravejobs.jobs.header import print_footer, print_header
 
         run = RunDir.open(self.run_dir)
-        run.remove_stale_temps()  # issue 13: a killed write's temporary goes at the next start
         job_id = current_job_id()
-        if is_main_process():  # the other ranks of a multi-GPU run write nothing here
+        if is_main_process():  # the other ranks of a multi-GPU run write nothing here (one
+            # removing the temporary of rank 0's write in progress would fail that write)
             run.remove_stale_temps()  # issue 13: a killed write's temporary goes at the next start
             _link_log(run, job_id)
-        run.update_state(status="running", job_id=job_id, message="",
-                         started=run.state().started or time.time())
+            run.update_state(status="running", job_id=job_id, message="",
+                             started=run.state().started or time.time())
         signals = StepBoundarySignals()
         try:  # from here on, whatever fails (an unreadable spec.json too) is recorded
-            print_header(run.spec(), run)
+            spec = run.spec()
+            print_header(spec, run)
             self._job = job_class(self.stage)(run)
+            options = self.job_options()
+            if stages.stage(self.stage).steps:
+                t = spec.train
+                self.cadence = Cadence(t.checkpoint_every_steps, t.checkpoint_every_minutes,
+                                       self.save)
+                options["cadence"] = self.cadence
             with signals:  # installed before any Trainer.fit, so Lightning chains SIGTERM
-                summary = self._job.run(signals, **self.job_options())
+                summary = self._job.run(signals, **options)
         except Exception as err:  # recorded for `ravejobs status`, then re-raised for SLURM
             line = describe(err, run.path)
             run.update_state(status="failed", message=line)
@@ -143,6 +197,19 @@ class StageRunner(submitit.helpers.Checkpointable):
         step = getattr(self._job, "step", None)
         return int(step) if step is not None else run.state().step
 
+    def save(self, reason: str) -> dict[str, Any] | None:
+        """Have the stage write its checkpoint now (at a step boundary), then record it:
+        state.json names the checkpoint with its step, only once it is written."""
+        job = self._job
+        if job is None or not job.restored:
+            return None
+        fields = job.save(reason)
+        if fields:
+            run = RunDir.open(self.run_dir)
+            run.update_state(**fields)
+            checkpoint_files.drop_legacy(run.checkpoints)  # state.json names last.ckpt now
+        return fields
+
     def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
         """submitit's time-limit handler (held to a step boundary): save if the stage's state
         is whole, then ask to be run again under the same job id."""
@@ -151,9 +218,12 @@ class StageRunner(submitit.helpers.Checkpointable):
         run = RunDir.open(self.run_dir)
         job = self._job
         if job is not None and job.restored:
-            path, step = job.save("requeue")
-            run.update_state(status="requeued", checkpoint=str(path), step=step,
-                             message=f"requeued at step {step}")
+            if self.cadence is not None:
+                self.cadence.save("requeue", job.step)
+            else:
+                self.save("requeue")
+            step = run.state().step
+            run.update_state(status="requeued", message=f"requeued at step {step}")
             print_footer(run, "requeued at time limit", step)
         else:
             kept = run.state().checkpoint

@@ -5,98 +5,36 @@ the model's stored step, torch is reseeded at every step, and the checkpoint car
 both optimizers, the step and the fidelity PCA, so a run resumed from any checkpoint computes
 bit for bit what an uninterrupted run computes (on CPU; GPUs add their own nondeterminism).
 
-Several processes: under SLURM, one task per GPU (cluster.gpus_per_node x cluster.nodes; on the
-CPU, tasks of the test cluster) and Lightning runs DDP over them (NCCL on GPUs, gloo on CPUs),
-taking world size and ranks from SLURM. `model.batch` is per rank: rank r at step s trains on
-rows [r*batch, (r+1)*batch) of the step's global batch of world x batch windows. Rank 0 alone
-validates, computes the fidelity PCA, writes metrics and checkpoints; the others wait for it at
-the next gradient sync.
+Batches and data seeds: `jobs/stepdata.py`; devices and ranks (DDP): `jobs/devices.py`. Rank 0
+alone validates, computes the fidelity PCA, writes metrics and saves (through the runner's
+cadence); the others wait for it at the next gradient sync.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.plugins.environments import SLURMEnvironment
-from pytorch_lightning.strategies import DDPStrategy
 from pytorch_lightning.utilities.exceptions import SIGTERMException
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ravejobs.config import RunSpec
+from ravejobs.jobs.devices import device_setup, share_buffers
 from ravejobs.jobs.lightning_step import LightningStep
+from ravejobs.jobs.runner import Cadence
+from ravejobs.jobs.stepdata import StepData, data_seed
 from ravejobs.metrics import MetricsWriter
 from ravejobs.model import checkpoints
 from ravejobs.model.module import RAVE
 from ravejobs.model.phases import beta_at
 from ravejobs.model.v2 import build_model
-from ravejobs.ranks import world_layout
 from ravejobs.rundir import RunDir
 from ravejobs.stepsignals import StepBoundarySignals
 
 MAX_ROLLBACKS = 3  # divergences survived by rolling back before the run stops as diverged
-
-
-def data_seed(seed: int, rollbacks: int) -> int:
-    """The data-order (and step-noise) seed after `rollbacks` divergences: the run's own seed
-    first, then a fresh independent one per rollback."""
-    if rollbacks == 0:
-        return seed
-    return int(np.random.SeedSequence([seed, rollbacks]).generate_state(1, np.uint64)[0] >> 1)
-
-
-class StepBatches(IterableDataset):
-    """(step, batch) for step in [start, stop); workers split steps round-robin, in order."""
-
-    def __init__(self, sampler: Any, start: int, stop: int, batch: int, rank: int = 0,
-                 world: int = 1):
-        self.sampler, self.start, self.stop, self.batch = sampler, start, stop, batch
-        self.rank, self.world = rank, world
-
-    def __iter__(self):
-        info = get_worker_info()
-        wid, nw = (info.id, info.num_workers) if info else (0, 1)
-        for s in range(self.start + wid, self.stop, nw):
-            yield s, torch.from_numpy(self.sampler.batch(s, self.batch, self.rank, self.world))
-
-
-class _StepData(pl.LightningDataModule):
-    def __init__(self, session: TrainSession):
-        super().__init__()
-        self.session = session
-
-    def train_dataloader(self) -> DataLoader:
-        s, trainer = self.session, self.trainer
-        data = StepBatches(s.train, s.model.step, s.max_steps, s.spec.model.batch,
-                           trainer.global_rank, trainer.world_size)
-        workers = s.spec.train.num_workers if trainer.accelerator.__class__.__name__ not in (
-            "CPUAccelerator",) else 0
-        return DataLoader(data, batch_size=None, num_workers=workers,
-                          pin_memory=workers > 0, persistent_workers=False)
-
-
-def device_setup() -> dict[str, Any]:
-    """Accelerator, devices, strategy and plugins for this node (see module docstring)."""
-    on_slurm = "SLURM_JOB_ID" in os.environ
-    plugins = [SLURMEnvironment(auto_requeue=False)] if on_slurm else []
-    cuda = torch.cuda.is_available()
-    nodes, devices = world_layout() if on_slurm else (1, torch.cuda.device_count() if cuda else 1)
-    accelerator = "gpu" if cuda else "cpu"
-    if nodes * devices == 1:
-        return {"accelerator": accelerator, "devices": 1, "num_nodes": 1, "strategy": "auto",
-                "plugins": plugins}
-    # Unused-parameter search: generator and discriminator steps alternate, and the encoder
-    # and noise branch sit out whole phases, so DDP must not expect every gradient each step.
-    strategy = DDPStrategy(find_unused_parameters=True,
-                           process_group_backend="nccl" if cuda else "gloo")
-    return {"accelerator": accelerator, "devices": devices, "num_nodes": nodes,
-            "strategy": strategy, "plugins": plugins}
 
 
 class TrainSession:
@@ -105,7 +43,7 @@ class TrainSession:
     def __init__(self, spec: RunSpec, run: RunDir, train: Any, val: Any, *,
                  hardware: dict[str, Any] | None = None, callbacks: Sequence[pl.Callback] = (),
                  stop_at: int | None = None, log: Callable[[str], Any] = print,
-                 signals: StepBoundarySignals | None = None):
+                 signals: StepBoundarySignals | None = None, cadence: Cadence):
         self.spec, self.run_dir, self.train, self.log = spec, run, train, log
         self.max_steps = spec.phase.max_steps
         self.hardware = hardware or device_setup()
@@ -139,10 +77,11 @@ class TrainSession:
         # blank (or no) optimizer states over a good checkpoint (a requeue during setup).
         self.restored = False
         self.stop_at_reason = ""
-        self.last_saved_step = -1
         self.checkpoint_path = str(self.resumed_from or "")
+        self.step_on_disk = True  # the step it starts at is its checkpoint's (or step 0)
         # the runner's (installed around the whole stage); a plain one when run on its own
         self.signals = signals or StepBoundarySignals()
+        self.cadence = cadence  # the runner's: when to save, and recording what was saved
         self.metrics: MetricsWriter | None = None
         self.tb: Any = None
 
@@ -160,26 +99,18 @@ class TrainSession:
     def is_main(self) -> bool:
         return self.trainer is None or self.trainer.global_rank == 0
 
-    def save(self, reason: str) -> str:
-        """Write `last.ckpt` now; call only at a step boundary. Returns the path."""
-        if not self.is_main or self.trainer is None:
-            return self.checkpoint_path
-        if not self.restored:
-            self.log(f"train: not saving at step {self.step} ({reason}): optimizer states are "
-                     f"not restored yet; {self.checkpoint_path or 'no checkpoint'} stays")
-            return self.checkpoint_path
-        if self.last_saved_step == self.step:
-            return self.checkpoint_path
+    def save(self, reason: str) -> dict[str, Any] | None:
+        """Write `last.ckpt` now (the runner's cadence calls it at a step boundary, once the
+        optimizer states are back); the state.json fields of it, None on other ranks."""
+        if not self.is_main or self.trainer is None or not self.restored:
+            return None
         path = checkpoints.save_rolling(self.run_dir.checkpoints, self.payload(reason),
                                         self.spec.train.keep_last)
-        self.checkpoint_path, self.last_saved_step = str(path), self.step
-        self.saved_at = time.monotonic()
-        self.run_dir.update_state(checkpoint=str(path), step=self.step,
-                                  phase=self.phases.after(self.step))
+        self.checkpoint_path = str(path)
         if self.tb is not None:
             self.tb.flush()
         self.log(f"train: saved {path.name} at step {self.step} ({reason})")
-        return str(path)
+        return {"checkpoint": str(path), "step": self.step, "phase": self.phases.after(self.step)}
 
     def payload(self, reason: str) -> dict[str, Any]:
         m, s = self.model, self.step
@@ -242,11 +173,11 @@ class TrainSession:
         if own:
             self.signals.install()  # before fit, so Lightning chains our SIGTERM handler
         try:
-            self.trainer.fit(LightningStep(self.model), datamodule=_StepData(self))
+            self.trainer.fit(LightningStep(self.model), datamodule=StepData(self))
         except SIGTERMException:
             if not self.stop_reason:
                 raise
-            self.save(self.stop_reason)  # signal came after our boundary check: still a boundary
+            self.cadence.save(self.stop_reason, self.step)  # after our check: still a boundary
         finally:
             if own:
                 self.signals.uninstall()
@@ -284,8 +215,8 @@ class TrainSession:
             where = "the initial weights (no checkpoint yet)"
         self.model.encoder.requires_grad_(True)  # begin() freezes it again past warmup
         self.restored = False  # no save until begin() has put the optimizer states back
+        self.step_on_disk = False  # its checkpoint has the old data order: save this step again
         self.model.diverged = ""
-        self.last_saved_step = -1
         self.reseed(self.rollbacks + 1)
         self.log(f"train: diverged ({line}); rollback {self.rollbacks} of {MAX_ROLLBACKS} to "
                  f"{where} with a new data order")
@@ -309,7 +240,10 @@ class TrainSession:
         self.restored = True
         if self.phases.encoder_frozen(self.step):
             self.model.freeze_encoder()
-        self.saved_at = self.logged_at = time.monotonic()
+        # the step its checkpoint holds (not after a rollback); the clock starts now
+        self.cadence.start(self.step if self.step_on_disk else None)
+        self.step_on_disk = True
+        self.logged_at = time.monotonic()
         self.logged_step = self.step
         if self.is_main:
             from torch.utils.tensorboard import SummaryWriter
@@ -357,18 +291,12 @@ class TrainSession:
             path = checkpoints.save_phase_end(self.run_dir.checkpoints,
                                               self.payload("end of VAE phase"))
             self.log(f"train: VAE phase done at step {s}: {path.name}; adversarial phase next")
-        elapsed = time.monotonic() - self.saved_at
-        due = (s % t.checkpoint_every_steps == 0 or boundary
-               or elapsed >= t.checkpoint_every_minutes * 60)
-        if s >= self.max_steps:
-            self.save("finished")
-            trainer.should_stop = True
-        elif self.stop_reason or (self.stop_at is not None and s >= self.stop_at):
+        if self.stop_at is not None and s >= self.stop_at:
             self.stop_at_reason = f"stop_at={self.stop_at}"
-            self.save(self.stop_reason)
+        final = s >= self.max_steps
+        self.cadence.boundary(s, final=final, milestone=boundary, stop=self.stop_reason)
+        if final or self.stop_reason:
             trainer.should_stop = True
-        elif due:
-            self.save("periodic")
 
     def validate(self, s: int) -> None:
         if not self.is_main:
@@ -382,21 +310,6 @@ class TrainSession:
         from ravejobs.jobs.listen import validation_audio  # clips to listen to (jobs/listen.py)
 
         validation_audio(self, s)
-
-
-def share_buffers(model: torch.nn.Module) -> None:
-    """Every rank takes rank 0's buffers (BatchNorm running statistics) before a step.
-
-    Each rank's BatchNorm updates its running statistics from its own windows, while only rank
-    0's reach the checkpoint; once the frozen encoder runs in eval mode (adversarial phase) the
-    ranks would compute with different statistics, and a resumed run (every rank loading rank
-    0's) with other numbers than an uninterrupted one. Broadcasting them each step makes every
-    rank hold what the checkpoint holds, as DDP's `broadcast_buffers` means to.
-    """
-    import torch.distributed as dist
-
-    for buffer in model.buffers():
-        dist.broadcast(buffer.data, src=0)
 
 
 class _Loop(pl.Callback):

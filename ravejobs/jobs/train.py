@@ -12,10 +12,13 @@ boundary, then stops; running it again resumes).
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ravejobs.rundir import RunDir
 from ravejobs.stepsignals import StepBoundarySignals
+
+if TYPE_CHECKING:
+    from ravejobs.jobs.runner import Cadence
 
 
 class TrainJob:
@@ -31,10 +34,10 @@ class TrainJob:
     def restored(self) -> bool:
         return self.session is not None and self.session.restored
 
-    def save(self, reason: str) -> tuple[str, int]:
-        return self.session.save(reason), self.session.step
+    def save(self, reason: str) -> dict[str, Any] | None:
+        return self.session.save(reason)
 
-    def make_session(self, signals: StepBoundarySignals, **options: Any) -> Any:
+    def make_session(self, signals: StepBoundarySignals, cadence: Cadence, **options: Any) -> Any:
         """Stage the corpus and build the training session (tests pass options through)."""
         from ravejobs.data.loader import WindowSampler
         from ravejobs.data.stage import stage_store
@@ -50,10 +53,11 @@ class TrainJob:
         args = (store, spec.model.n_signal)
         train = WindowSampler(*args, "train", spec.train.val_fraction, spec.seed)
         val = WindowSampler(*args, "val", spec.train.val_fraction, spec.seed)
-        return TrainSession(spec, run, train, val, signals=signals, **options)
+        return TrainSession(spec, run, train, val, signals=signals, cadence=cadence, **options)
 
-    def run(self, signals: StepBoundarySignals, **options: Any) -> dict[str, Any]:
-        self.session = self.make_session(signals, **options)
+    def run(self, signals: StepBoundarySignals, cadence: Cadence, **options: Any) -> dict[str, Any]:
+        """Train; `cadence` is the runner's (when to save, and what state.json records)."""
+        self.session = self.make_session(signals, cadence, **options)
         summary = self.session.run()
         if summary["reason"] == "diverged":  # the runner records it and exits non-zero
             summary["message"] = (f"diverged at {self.session.model.diverged} after "

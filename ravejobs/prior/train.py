@@ -17,14 +17,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from ravejobs.atomic import atomic_torch_save
+from ravejobs import checkpoint_files as files
 from ravejobs.config import PriorSpec
-from ravejobs.diskfull import as_disk_full
 from ravejobs.prior.latents import LatentWindows
 from ravejobs.prior.model import Prior
 from ravejobs.seeds import step_seed
 
-CKPT_PATTERN = re.compile(r"^prior-(\d{9})\.pt$")
+FORMAT = "ravejobs.prior/1"
+REQUIRED = ("step", "prior", "optimizer", "seed")
+LEGACY_NAME = re.compile(r"^prior-(\d{9})\.pt$")  # before issue 13's one scheme; still resumed
 
 
 class PriorTrainer:
@@ -64,7 +65,7 @@ class PriorTrainer:
         return float(np.mean(losses))
 
     def state_dict(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {"step": self.step, "prior": self.prior.state_dict(),
+        return {"format": FORMAT, "step": self.step, "prior": self.prior.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "seed": self.seed,
                 "latent_size": self.prior.latent_size, **(extra or {})}
 
@@ -76,41 +77,36 @@ class PriorTrainer:
         self.optimizer.load_state_dict(state["optimizer"])  # follows the params' device
         self.step = int(state["step"])
 
-    def save(self, folder: str | Path, keep: int = 2,
+    def save(self, folder: str | Path, keep_last: int = 1,
              extra: dict[str, Any] | None = None) -> Path:
-        """Write `prior-<step>.pt` atomically, then prune all but the newest `keep`."""
-        folder = Path(folder)
-        path = folder / f"prior-{self.step:09d}.pt"
-        try:
-            atomic_torch_save(path, self.state_dict(extra))
-        except Exception as err:
-            full = as_disk_full(err, path)
-            if full is not None:
-                raise full from err
-            raise
-        for old in checkpoints(folder)[:-max(1, keep)]:
-            old.unlink(missing_ok=True)
-        return path
+        """Write `last.ckpt` in the one checkpoint scheme (`checkpoint_files`), atomically."""
+        return files.save_last(folder, self.state_dict(extra), keep_last)
+
+
+def read(path: str | Path, lazy: bool = True) -> dict[str, Any] | None:
+    """A prior checkpoint (this format, or a legacy `prior-<step>.pt`), None if not one."""
+    state = files.load(path, lazy)
+    if state is None or any(k not in state for k in REQUIRED):
+        return None
+    legacy = "format" not in state and LEGACY_NAME.match(Path(path).name)
+    return state if state.get("format") == FORMAT or legacy else None
 
 
 def checkpoints(folder: str | Path) -> list[Path]:
-    """Prior checkpoints in a folder, oldest first."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if CKPT_PATTERN.match(p.name))
+    """The prior checkpoints in a folder, oldest (lowest stored step) first."""
+    found = [(state["step"], path) for path in files.candidates(folder)
+             if (state := read(path)) is not None]
+    return [path for _, path in sorted(found, key=lambda sp: (sp[0], sp[1].name != files.LAST))]
 
 
 def newest_valid(folder: str | Path, log: Callable[[str], None] = print
                  ) -> tuple[Path, dict[str, Any]] | None:
-    """The newest checkpoint that loads; unreadable ones are reported and skipped."""
-    for path in reversed(checkpoints(folder)):
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=False)
-            if not isinstance(state, dict) or "prior" not in state or "step" not in state:
-                raise ValueError("not a prior checkpoint")
-        except Exception as err:  # noqa: BLE001 - any unreadable file is skipped the same way
-            log(f"skipping unreadable checkpoint {path}: {err}")
-            continue
-        return path, state
-    return None
+    """The checkpoint with the highest stored step; unreadable ones are reported and skipped.
+
+    The one chosen is read whole (not memory-mapped): training goes on from its tensors.
+    """
+    found = files.newest_valid(folder, read, log)
+    if found is None:
+        return None
+    state = read(found[0], lazy=False)
+    return (found[0], state) if state is not None else None

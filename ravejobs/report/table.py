@@ -9,18 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ravejobs.durations import format_duration
 from ravejobs.naming import identity
 from ravejobs.report.collect import RunRecord
 from ravejobs.rundir import shown_status
-
-
-def _hm(seconds: float) -> str:
-    """`83h19m`; under an hour `12m05s`, so short test runs still read."""
-    if seconds < 3600:
-        whole = int(round(seconds))
-        return f"{whole // 60}m{whole % 60:02d}s"
-    minutes = int(round(seconds / 60))
-    return f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 def _num(value: float | None, digits: int = 4) -> str:
@@ -80,7 +72,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("steps", "steps done", "last step reached", lambda r: r.steps_done,
            lambda v: f"{v:,}"),
     Column("wall", "wall time", "time spent running (logged time without queue waits)",
-           lambda r: round(r.wall_s, 1), _hm),
+           lambda r: round(r.wall_s, 1), lambda v: format_duration(v, "hours")),
     Column("gpu_hours", "GPU-h", "wall time x GPUs per node", lambda r: round(r.gpu_hours, 3),
            lambda v: f"{v:.2f}"),
     Column("state", "state", "status from state.json (phase while running)", _state),
