@@ -132,3 +132,13 @@ def wait_final() -> Callable[..., dict]:
         raise AssertionError(f"jobs {ids} not final after {timeout:.0f} s: {states}")
 
     return wait
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Groups for `pytest -n 2 --dist loadgroup` (`make test`): all SLURM tests on one worker,
+    one after another (they share the one test node and wait on its queue), every other module
+    whole on one worker (its module fixtures, often a real training run, are made once)."""
+    for item in items:
+        group = "slurm" if item.get_closest_marker("slurm") else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
