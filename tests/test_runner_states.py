@@ -55,3 +55,24 @@ def test_a_finished_stage_under_slurm_ignores_a_late_time_limit_signal(
         assert run.state().status == "finished"
     finally:
         signal.signal(signal.SIGUSR2, before)
+
+
+def test_ranks_other_than_0_leave_state_json_to_rank_0(tmp_path, corpus, monkeypatch):  # noqa: F811
+    """A multi-GPU run's other ranks record no status (RunDir.write_state writes on rank 0
+    only): two ranks writing state.json at once would fail one atomic write, and its job."""
+    import pytest
+
+    from ravejobs.jobs.runner import StageRunner
+
+    spec, run = make_run(tmp_path, corpus)
+    run.update_state(status="running", message="rank 0's")
+    before = run.state_file.read_bytes()
+    run.spec_file.write_text("{ not json")
+    monkeypatch.setenv("SLURM_PROCID", "1")
+    with pytest.raises(ValueError):
+        StageRunner("train", str(run.path))()
+    assert run.state_file.read_bytes() == before
+    monkeypatch.setenv("SLURM_PROCID", "0")
+    with pytest.raises(ValueError):
+        StageRunner("train", str(run.path))()
+    assert run.state().status == "failed"
