@@ -2,8 +2,9 @@
 # CPU torch pin, then ravejobs; done once):
 #   make demo   the main job on the embedded default (local executor, demo corpus, tiny model)
 #   make test   the test suite; starts the SLURM test cluster when run as root, else says why
-#               the SLURM tests are skipped. Two workers (pytest-xdist): the SLURM tests on one,
-#               one after another, while the other runs the rest (tests/conftest.py's groups)
+#               the SLURM tests are skipped. Three workers (pytest-xdist) on two cores: the SLURM
+#               tests on one, one after another (they mostly wait on the test node's queue), the
+#               other modules whole on the other two (tests/conftest.py's groups)
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 
@@ -16,4 +17,4 @@ demo: setup
 
 test: setup
 	@bash scripts/testcluster.sh
-	$(PYTHON) -m pytest -q -rs -n 2 --dist loadgroup
+	$(PYTHON) -m pytest -q -rs -n 3 --dist loadgroup

@@ -136,7 +136,7 @@ def wait_final() -> Callable[..., dict]:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Groups for `pytest -n 2 --dist loadgroup` (`make test`): all SLURM tests on one worker,
+    """Groups for `pytest -n 3 --dist loadgroup` (`make test`): all SLURM tests on one worker,
     one after another (they share the one test node and wait on its queue), every other module
     whole on one worker (its module fixtures, often a real training run, are made once)."""
     for item in items:
