@@ -4,7 +4,7 @@
 #   make test   the test suite; starts the SLURM test cluster when run as root, else says why
 #               the SLURM tests are skipped. Three workers (pytest-xdist) on two cores: the SLURM
 #               tests on one, one after another (they mostly wait on the test node's queue), the
-#               other modules whole on the other two (tests/conftest.py's groups)
+#               other modules whole on the other two, longest first (tests/conftest.py)
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 
@@ -17,4 +17,4 @@ demo: setup
 
 test: setup
 	@bash scripts/testcluster.sh
-	$(PYTHON) -m pytest -q -rs -n 3 --dist loadgroup
+	$(PYTHON) -m pytest -q -rs -n 3 --dist loadgroup --no-loadscope-reorder
