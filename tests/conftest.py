@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -139,16 +140,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Groups for `pytest -n 3 --dist loadgroup --no-loadscope-reorder` (`make test`): all SLURM
     tests on one worker, one after another (they share the one test node and wait on its
     queue), every other module whole on one worker (its module fixtures, often a real training
-    run, are made once). Longest first: the SLURM group, then modules with slow tests, then the
-    rest, so no long module starts last and leaves the other workers idle (xdist's own order,
-    most tests first, put the one-test training modules at the end: 10m53s instead of ~9)."""
-    slow_modules = {item.nodeid.split("::")[0] for item in items
-                    if item.get_closest_marker("slow")}
+    run, are made once). Longest first: the SLURM group, then modules by their number of slow
+    tests, then the rest, so no long module starts last while the other workers sit idle
+    (xdist's own order, most tests first, put the one-test training modules at the end:
+    10m53s; 10m07s in file order)."""
+    slow = Counter(item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow"))
 
-    def rank(item: pytest.Item) -> int:
+    def rank(item: pytest.Item) -> tuple[int, int]:
         if item.get_closest_marker("slurm"):
-            return 0
-        return 1 if item.nodeid.split("::")[0] in slow_modules else 2
+            return 0, 0
+        module = item.nodeid.split("::")[0]
+        return (1, -slow[module]) if module in slow else (2, 0)   # more slow tests first
 
     for item in items:
         group = "slurm" if item.get_closest_marker("slurm") else item.nodeid.split("::")[0]
