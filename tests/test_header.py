@@ -184,3 +184,23 @@ def test_header_warns_of_scratch_on_trillium_and_names_every_rank(root, capsys, 
     assert "WARNING    runs and checkpoints are on scratch" in text
     assert "ranks      8 processes (2 node(s) x 4, one per GPU) on tri[0001-0002]" in text
     assert "GPUs 8 x h100 (--gpus-per-node=h100:4, 2 nodes, one rank per GPU)" in text
+
+
+def test_efficiency_takes_the_memory_request_from_the_job_when_sacct_lags(monkeypatch):
+    """Right after a job starts, sacct may list it without its requested memory (slurmdbd not
+    told yet); the footer's memory efficiency then comes from SLURM_MEM_PER_NODE, not 'n/a'."""
+    from ravejobs import sacct_records, slurm
+    from ravejobs.jobs import header
+
+    record = sacct_records.JobRecord(
+        job_id="77", state="RUNNING", exit_code="", elapsed_s=10.0, wall_s=10.0,
+        total_cpu_s=0.0, alloc_cpus=2, max_rss_bytes=None, req_mem_bytes=None, req_tres="",
+        alloc_tres="", node="localnode", restarts=0)
+    for name in ("SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SLURM_JOB_ID", "77")
+    monkeypatch.setenv("SLURM_MEM_PER_NODE", "1024")
+    monkeypatch.setattr(slurm, "sacct", lambda ids: {"77": record})
+    monkeypatch.setattr(slurm, "step_usage", lambda raw: (5.0, 512 * 2**20))
+    lines = "\n".join(header.efficiency_lines(10.0))
+    assert "Memory Efficiency: 50.00% of 1.00 GB" in lines, lines

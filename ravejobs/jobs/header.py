@@ -223,15 +223,18 @@ def efficiency_lines(elapsed_s: float) -> list[str]:
         record = sacct_records.JobRecord(
             job_id=current_job_id(), state="RUNNING", exit_code="", elapsed_s=elapsed_s, wall_s=0.0,
             total_cpu_s=0.0, alloc_cpus=cpus, max_rss_bytes=None,
-            req_mem_bytes=int(mem_mb) * 1024**2 if mem_mb else None, req_tres="", alloc_tres="",
+            req_mem_bytes=None, req_tres="", alloc_tres="",
             node=_env("SLURM_JOB_NODELIST"), restarts=int(_env("SLURM_RESTART_COUNT", "0")),
         )
     # The latest run is still going: sacct's share of it is empty, so add what sstat saw.
     earlier_wall = record.wall_s - record.elapsed_s
     rss = max(v for v in (record.max_rss_bytes, rss_now, 0) if v is not None) or None
+    # sacct can lag behind a job that just started (slurmdbd not yet told its request): the
+    # job's own environment knows the memory it asked for
+    requested = record.req_mem_bytes or (int(mem_mb) * 1024**2 if mem_mb else None)
     record = replace(record, wall_s=earlier_wall + elapsed_s,
                      total_cpu_s=record.total_cpu_s + cpu_now, max_rss_bytes=rss,
-                     alloc_cpus=record.alloc_cpus or cpus)
+                     alloc_cpus=record.alloc_cpus or cpus, req_mem_bytes=requested)
     runs = record.restarts + 1
     lines = sacct_records.efficiency(record).lines()
     return [f"efficiency (seff arithmetic over {runs} run(s) of job {current_job_id()}; "
