@@ -121,8 +121,9 @@ class MetricsWriter:
             data = names.read_bytes()
             _cut_torn_tail(names, data.rfind(b"\n") + 1, len(data))
         self._ids = {k: i for i, k in enumerate(read_keys(self.path))}
-        self._keys_fd = os.open(names, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        # 0666 less the umask, as every other file of a run (ravejobs.atomic, docs/admins.md)
+        self._keys_fd = os.open(names, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         if not size:
             os.write(self._fd, MAGIC)
 
